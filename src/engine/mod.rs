@@ -1,0 +1,140 @@
+//! The rule engine: `evaluate(workload, context, policy) -> Report`. Pure, synchronous, no IO.
+//!
+//! The same engine serves the webhook, `bulwark check` and `bulwark mutate`. Cluster state a
+//! rule needs (PDBs, HPAs) arrives through the [`Inventory`] trait, filled from reflector
+//! caches in the server and from the manifest set offline, so no rule ever does IO.
+
+pub mod exemptions;
+pub mod report;
+pub mod rule;
+
+pub use report::{Finding, Report};
+pub use rule::{Category, PssLevel, Rule, RuleMeta, Severity, Sink};
+
+use crate::config::Policy;
+use crate::rules;
+use crate::workload::{Kind, LabelSelector, Workload};
+
+/// A PodDisruptionBudget as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct PdbInfo {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `spec.selector`; `None` selects nothing (policy/v1).
+    pub selector: Option<LabelSelector>,
+    /// `spec.minAvailable`.
+    pub min_available: Option<crate::workload::IntOrString>,
+    /// `spec.maxUnavailable`.
+    pub max_unavailable: Option<crate::workload::IntOrString>,
+}
+
+/// A HorizontalPodAutoscaler as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct HpaInfo {
+    /// Name.
+    pub name: String,
+    /// `spec.minReplicas` (Kubernetes defaults it to 1).
+    pub min_replicas: i64,
+    /// `spec.maxReplicas`.
+    pub max_replicas: i64,
+}
+
+/// Read-only view of the objects around a workload. `None` from any method means "no data"
+/// (no cluster, cache not synced): rules then never deny on that basis.
+pub trait Inventory: Send + Sync {
+    /// Every PDB in `namespace`.
+    fn pdbs(&self, namespace: &str) -> Option<Vec<PdbInfo>>;
+    /// The HPA whose `scaleTargetRef` names this workload, if any.
+    fn hpa_for(&self, namespace: &str, kind: &str, name: &str) -> Option<Option<HpaInfo>>;
+    /// Whether this inventory is the whole universe (offline: the manifest set) rather than a
+    /// live cluster where a PDB may simply not have been applied yet.
+    fn is_complete(&self) -> bool;
+}
+
+/// What the engine knows beyond the object itself.
+#[derive(Default, Clone, Copy)]
+pub struct Context<'a> {
+    /// Surrounding objects; `None` when there is no data at all.
+    pub inventory: Option<&'a dyn Inventory>,
+    /// Today as days since 1970-01-01 (UTC), for exemption expiry; `None` disables expiry.
+    pub today: Option<i64>,
+}
+
+/// The inputs every rule gets.
+pub struct CheckCx<'a> {
+    /// The object under review.
+    pub obj: &'a Workload,
+    /// The policy in force.
+    pub policy: &'a Policy,
+    /// Cluster context.
+    pub ctx: Context<'a>,
+}
+
+impl CheckCx<'_> {
+    /// Dotted path to a field of the pod spec, e.g. `spec.template.spec.hostNetwork`.
+    pub fn pod_path(&self, field: &str) -> String {
+        join(self.obj.kind.pod_spec_path(), field)
+    }
+}
+
+/// `a.b` without a dangling dot when either side is empty.
+pub fn join(prefix: &str, field: &str) -> String {
+    match (prefix.is_empty(), field.is_empty()) {
+        (true, _) => field.to_owned(),
+        (_, true) => prefix.to_owned(),
+        _ => format!("{prefix}.{field}"),
+    }
+}
+
+/// Evaluates every enabled rule of `policy` on `obj`.
+pub fn evaluate(obj: &Workload, ctx: Context<'_>, policy: &Policy) -> Report {
+    let mut report = Report::default();
+    if obj.kind == Kind::Other {
+        return report;
+    }
+    if exemptions::namespace_exempt(obj, policy) {
+        return report;
+    }
+    // An object created by a controller (a Deployment's ReplicaSet, its Pods, a CronJob's
+    // Jobs) is judged through its owner for availability and hygiene: denying it would stall
+    // the controller silently. Security rules still run, so a forged ownerReference buys
+    // nothing and Pods stay checked exactly as Pod Security Admission checks them.
+    let controlled = obj.is_controlled();
+    let cx = CheckCx { obj, policy, ctx };
+    for (index, rule) in rules::catalogue().iter().enumerate() {
+        let meta = rule.meta();
+        let settings = policy.rule(index);
+        if !settings.enabled
+            || meta.pss.is_some_and(|lvl| lvl > policy.pod_security)
+            || controlled && meta.category != Category::Security
+        {
+            continue;
+        }
+        let mut sink = Sink::new(meta, settings.severity, &mut report.findings);
+        rule.check(&cx, &mut sink);
+    }
+    exemptions::apply(obj, ctx, policy, &mut report);
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_kinds_are_skipped() {
+        let w = Workload::from_json_any(r#"{"kind":"ConfigMap","metadata":{"name":"x"}}"#)
+            .expect("parses");
+        let r = evaluate(&w, Context::default(), &Policy::default());
+        assert!(r.findings.is_empty());
+    }
+
+    #[test]
+    fn join_handles_empty_sides() {
+        assert_eq!(join("spec", "x"), "spec.x");
+        assert_eq!(join("", "x"), "x");
+        assert_eq!(join("spec", ""), "spec");
+    }
+}

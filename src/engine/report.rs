@@ -1,0 +1,62 @@
+//! Findings and the report an evaluation produces.
+
+use serde::Serialize;
+
+use super::{Category, Severity};
+
+/// One violation: which rule, how bad, where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Rule id.
+    pub rule: &'static str,
+    /// Rule category.
+    pub category: Category,
+    /// Effective severity (after policy overrides).
+    pub severity: Severity,
+    /// Dotted field path in the object, e.g. `spec.template.spec.containers[1].image`.
+    pub path: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+/// Where an exemption that was used came from (for logs and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExemptionSource {
+    /// The object's `bulwark.dev/exempt` annotation.
+    Annotation,
+    /// A `workloads` entry of the policy.
+    Workload,
+    /// An `images` entry of the policy.
+    Image,
+}
+
+/// An exemption that suppressed at least one finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExemptionUse {
+    /// The rule whose finding was suppressed.
+    pub rule: &'static str,
+    /// Where the exemption came from.
+    pub source: ExemptionSource,
+}
+
+/// The result of evaluating one object.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Findings that stand, in rule catalogue order.
+    pub findings: Vec<Finding>,
+    /// Exemptions that suppressed findings.
+    pub exemptions: Vec<ExemptionUse>,
+}
+
+impl Report {
+    /// Whether any finding has `error` severity.
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+
+    /// Findings of the given severity.
+    pub fn with_severity(&self, s: Severity) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| f.severity == s)
+    }
+}

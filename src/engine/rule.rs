@@ -1,0 +1,136 @@
+//! The `Rule` trait, rule metadata, and the `Sink` a rule reports findings into.
+
+use serde::{Deserialize, Serialize};
+
+use super::{CheckCx, Finding};
+
+/// Rule category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Pod Security Standards and container hardening.
+    Security,
+    /// Keeping a service up through failures, rollouts and node drains.
+    Availability,
+    /// Operability: resources, images, identities, secrets, labels.
+    Hygiene,
+}
+
+impl Category {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Security => "security",
+            Category::Availability => "availability",
+            Category::Hygiene => "hygiene",
+        }
+    }
+}
+
+/// Finding severity. Only `error` findings deny in enforce mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Reported, never denies.
+    Warning,
+    /// Denies in enforce mode.
+    Error,
+}
+
+impl Severity {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// Pod Security Standards level. Ordered: `Baseline < Restricted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PssLevel {
+    /// PSS baseline.
+    Baseline,
+    /// PSS restricted (includes baseline).
+    Restricted,
+}
+
+impl PssLevel {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PssLevel::Baseline => "baseline",
+            PssLevel::Restricted => "restricted",
+        }
+    }
+}
+
+/// Static description of a rule. Rule ids are a public interface: never rename one.
+#[derive(Debug)]
+pub struct RuleMeta {
+    /// Stable id, e.g. `privilege-escalation`.
+    pub id: &'static str,
+    /// Category.
+    pub category: Category,
+    /// Severity unless the policy overrides it.
+    pub severity: Severity,
+    /// Whether the rule runs without being enabled in the policy.
+    pub enabled_by_default: bool,
+    /// For PSS rules, the lowest level at which the rule applies; `None` for non-PSS rules.
+    pub pss: Option<PssLevel>,
+    /// One line: what the rule requires.
+    pub summary: &'static str,
+    /// One line: how to fix a finding.
+    pub remediation: &'static str,
+    /// Parameters this rule accepts in the policy file (camelCase keys).
+    pub params: &'static [&'static str],
+}
+
+/// A rule: metadata plus a check. Checks are pure functions of their [`CheckCx`].
+pub trait Rule: Send + Sync {
+    /// The rule's metadata.
+    fn meta(&self) -> &'static RuleMeta;
+    /// Reports every violation in `cx.obj` into `out`.
+    fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>);
+}
+
+/// Collects one rule's findings, stamping each with the rule's id and effective severity.
+pub struct Sink<'a> {
+    meta: &'static RuleMeta,
+    severity: Severity,
+    findings: &'a mut Vec<Finding>,
+}
+
+impl<'a> Sink<'a> {
+    /// A sink for `meta` at `severity` appending to `findings`.
+    pub fn new(meta: &'static RuleMeta, severity: Severity, findings: &'a mut Vec<Finding>) -> Self {
+        Sink {
+            meta,
+            severity,
+            findings,
+        }
+    }
+
+    /// Reports a violation at `path` (dotted, with `[i]` indexes).
+    pub fn report(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.push(self.severity, path.into(), message.into());
+    }
+
+    /// Reports a violation whose severity is capped at `warning`: used when a rule lacks the
+    /// cluster data to be sure (a live cluster's PDB may not have been applied yet).
+    pub fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.push(self.severity.min(Severity::Warning), path.into(), message.into());
+    }
+
+    fn push(&mut self, severity: Severity, path: String, message: String) {
+        self.findings.push(Finding {
+            rule: self.meta.id,
+            category: self.meta.category,
+            severity,
+            path,
+            message,
+        });
+    }
+}

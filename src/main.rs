@@ -1,0 +1,2 @@
+//! bulwark CLI.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Offline checking of manifest files (filled in next).

@@ -1,0 +1,25 @@
+//! `disruption-budget`: STUB — to be implemented.
+
+use crate::engine::{Category, CheckCx, Rule, RuleMeta, Severity, Sink};
+
+/// The rule.
+pub struct DisruptionBudget;
+
+static META: RuleMeta = RuleMeta {
+    id: "disruption-budget",
+    category: Category::Availability,
+    severity: Severity::Error,
+    enabled_by_default: true,
+    pss: None,
+    summary: "TODO",
+    remediation: "TODO",
+    params: &[],
+};
+
+impl Rule for DisruptionBudget {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, _cx: &CheckCx<'_>, _out: &mut Sink<'_>) {}
+}

@@ -1,0 +1,25 @@
+//! `image-tag`: STUB — to be implemented.
+
+use crate::engine::{Category, CheckCx, Rule, RuleMeta, Severity, Sink};
+
+/// The rule.
+pub struct ImageTag;
+
+static META: RuleMeta = RuleMeta {
+    id: "image-tag",
+    category: Category::Hygiene,
+    severity: Severity::Error,
+    enabled_by_default: true,
+    pss: None,
+    summary: "TODO",
+    remediation: "TODO",
+    params: &[],
+};
+
+impl Rule for ImageTag {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, _cx: &CheckCx<'_>, _out: &mut Sink<'_>) {}
+}

@@ -1,0 +1,8 @@
+//! Hygiene rules: resources, image pinning, identities, secrets, labels, namespace labels.
+
+pub mod image_tag;
+pub mod labels;
+pub mod namespace_pod_security;
+pub mod resources;
+pub mod secret_env;
+pub mod service_account;

@@ -1,0 +1,133 @@
+//! The rule catalogue: one file per rule, grouped by category. Ids are a public interface.
+
+pub mod availability;
+pub mod exemption;
+pub mod hygiene;
+pub mod security;
+
+use crate::engine::Rule;
+
+/// Every rule, in the order findings are reported.
+static CATALOGUE: &[&dyn Rule] = &[
+    // security: Pod Security Standards, one rule per PSS check family
+    &security::privileged::Privileged,
+    &security::host_namespaces::HostNamespaces,
+    &security::host_ports::HostPorts,
+    &security::host_path_volumes::HostPathVolumes,
+    &security::host_probes::HostProbes,
+    &security::capabilities::Capabilities,
+    &security::privilege_escalation::PrivilegeEscalation,
+    &security::run_as_non_root::RunAsNonRoot,
+    &security::seccomp_profile::SeccompProfile,
+    &security::apparmor_profile::AppArmorProfile,
+    &security::selinux_options::SeLinuxOptions,
+    &security::proc_mount::ProcMount,
+    &security::sysctls::Sysctls,
+    &security::volume_types::VolumeTypes,
+    &security::windows_host_process::WindowsHostProcess,
+    // security beyond PSS
+    &security::read_only_root_filesystem::ReadOnlyRootFilesystem,
+    // availability
+    &availability::replicas::Replicas,
+    &availability::liveness_probe::LivenessProbe,
+    &availability::readiness_probe::ReadinessProbe,
+    &availability::startup_probe::StartupProbe,
+    &availability::rolling_update::RollingUpdate,
+    &availability::pod_spread::PodSpread,
+    &availability::disruption_budget::DisruptionBudget,
+    &availability::graceful_shutdown::GracefulShutdown,
+    &availability::autoscaler::Autoscaler,
+    // hygiene
+    &hygiene::resources::Resources,
+    &hygiene::image_tag::ImageTag,
+    &hygiene::service_account::ServiceAccount,
+    &hygiene::secret_env::SecretEnv,
+    &hygiene::labels::Labels,
+    &hygiene::namespace_pod_security::NamespacePodSecurity,
+    &exemption::Exemption,
+];
+
+/// Every rule, in report order.
+pub fn catalogue() -> &'static [&'static dyn Rule] {
+    CATALOGUE
+}
+
+/// Catalogue index of rule `id`.
+pub fn index_of(id: &str) -> Option<usize> {
+    CATALOGUE.iter().position(|r| r.meta().id == id)
+}
+
+/// Every rule id, in catalogue order.
+pub fn ids() -> Vec<&'static str> {
+    CATALOGUE.iter().map(|r| r.meta().id).collect()
+}
+
+/// Helpers for rule unit tests: run one rule on a YAML manifest.
+#[cfg(test)]
+pub mod testing {
+    use crate::config::Policy;
+    use crate::engine::{CheckCx, Context, Finding, Inventory, Rule, Sink};
+    use crate::workload::Workload;
+
+    /// Parses one YAML document into a workload (panics on bad test input).
+    pub fn workload(yaml: &str) -> Workload {
+        let v: serde_json::Value = serde_yaml_ng::from_str(yaml).expect("test yaml parses");
+        Workload::from_value(&v).expect("test object parses")
+    }
+
+    /// Runs `rule` alone on `yaml` under `policy` with optional inventory.
+    pub fn run_with(
+        rule: &dyn Rule,
+        yaml: &str,
+        policy: &Policy,
+        inventory: Option<&dyn Inventory>,
+    ) -> Vec<Finding> {
+        let obj = workload(yaml);
+        let cx = CheckCx {
+            obj: &obj,
+            policy,
+            ctx: Context {
+                inventory,
+                today: None,
+            },
+        };
+        let mut out = Vec::new();
+        let meta = rule.meta();
+        let mut sink = Sink::new(meta, meta.severity, &mut out);
+        rule.check(&cx, &mut sink);
+        out
+    }
+
+    /// Runs `rule` alone on `yaml` under the default policy, no inventory.
+    pub fn run(rule: &dyn Rule, yaml: &str) -> Vec<Finding> {
+        run_with(rule, yaml, &Policy::default(), None)
+    }
+
+    /// The paths of `findings`.
+    pub fn paths(findings: &[Finding]) -> Vec<&str> {
+        findings.iter().map(|f| f.path.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_kebab_case_and_documented() {
+        let ids = ids();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len(), "duplicate rule id");
+        for r in catalogue() {
+            let m = r.meta();
+            assert!(
+                m.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{}",
+                m.id
+            );
+            assert!(!m.summary.is_empty() && !m.remediation.is_empty(), "{}", m.id);
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! `host-namespaces`: STUB — to be implemented.
+
+use crate::engine::{Category, CheckCx, PssLevel, Rule, RuleMeta, Severity, Sink};
+
+/// The rule.
+pub struct HostNamespaces;
+
+static META: RuleMeta = RuleMeta {
+    id: "host-namespaces",
+    category: Category::Security,
+    severity: Severity::Error,
+    enabled_by_default: true,
+    pss: Some(PssLevel::Baseline),
+    summary: "TODO",
+    remediation: "TODO",
+    params: &[],
+};
+
+impl Rule for HostNamespaces {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, _cx: &CheckCx<'_>, _out: &mut Sink<'_>) {}
+}
