@@ -1,2 +1,155 @@
-//! bulwark CLI.
-fn main() {}
+//! The `bulwark` command line: argument parsing and dispatch only.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use bulwark::config::Policy;
+use bulwark::engine::PssLevel;
+use bulwark::offline;
+
+/// Kubernetes admission webhook enforcing a production baseline.
+#[derive(Parser)]
+#[command(name = "bulwark", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Policy selection shared by every subcommand.
+#[derive(clap::Args, Clone)]
+struct PolicyArgs {
+    /// Policy file (YAML). Without it the embedded default policy is used.
+    #[arg(long, env = "BULWARK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override the policy's Pod Security Standards level.
+    #[arg(long, value_enum)]
+    pod_security: Option<Level>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Level {
+    Baseline,
+    Restricted,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Output {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check manifest files offline (files, directories, `-` for stdin).
+    Check {
+        /// Files or directories (`*.yaml`, `*.yml`, `*.json`); `-` reads stdin.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: Output,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// List the rule catalogue.
+    Rules {
+        /// Output format (text or json).
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: Output,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+}
+
+fn load_policy(args: &PolicyArgs) -> anyhow::Result<Policy> {
+    let mut policy = match &args.config {
+        Some(path) => Policy::from_file(path)?,
+        None => Policy::default(),
+    };
+    if let Some(level) = args.pod_security {
+        policy.pod_security = match level {
+            Level::Baseline => PssLevel::Baseline,
+            Level::Restricted => PssLevel::Restricted,
+        };
+    }
+    Ok(policy)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap: help/version exit 0, usage errors exit 2 as `check` documents.
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Check {
+            paths,
+            output,
+            policy,
+        } => {
+            let policy = load_policy(&policy)?;
+            let result = offline::check(offline::load_paths(&paths), &policy);
+            let stdout = std::io::stdout();
+            let rendered = match output {
+                Output::Text => {
+                    let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                    offline::render_text(&result, color)
+                }
+                Output::Json => offline::render_json(&result),
+                Output::Sarif => offline::render_sarif(&result),
+            };
+            if output != Output::Text {
+                for e in &result.errors {
+                    eprintln!("parse error: {e}");
+                }
+            }
+            stdout.lock().write_all(rendered.as_bytes())?;
+            Ok(result.exit_code())
+        }
+        Command::Rules { output, policy } => {
+            let policy = load_policy(&policy)?;
+            let text = if output == Output::Json {
+                let rules: Vec<_> = bulwark::rules::catalogue()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let m = r.meta();
+                        let eff = policy.rule(i);
+                        serde_json::json!({
+                            "id": m.id,
+                            "category": m.category.as_str(),
+                            "severity": eff.severity.as_str(),
+                            "enabled": eff.enabled,
+                            "pss": m.pss.map(|l| l.as_str()),
+                            "summary": m.summary,
+                            "remediation": m.remediation,
+                            "params": m.params,
+                        })
+                    })
+                    .collect();
+                serde_json::to_string_pretty(&rules)? + "\n"
+            } else {
+                offline::render_rules(&policy)
+            };
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(0)
+        }
+    }
+}

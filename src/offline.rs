@@ -1,1 +1,563 @@
-//! Offline checking of manifest files (filled in next).
+//! Offline use of the engine on manifest files: loading (files, directories, stdin,
+//! multi-document YAML, JSON, `kind: List`), the manifest-set inventory, and the `check`
+//! report formats (text, JSON, SARIF).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Policy;
+use crate::engine::{self, Context, HpaInfo, Inventory, PdbInfo, Severity};
+use crate::workload::{Body, Kind, Workload};
+
+/// One object read from a manifest file.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// File it came from (`-` for stdin).
+    pub file: String,
+    /// Index of the YAML document within the file (0-based); items of a `List` share it.
+    pub index: usize,
+    /// 1-based line where the document starts (best effort).
+    pub line: usize,
+    /// The object.
+    pub value: serde_json::Value,
+}
+
+/// A file or document that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoadError {
+    /// File (`-` for stdin).
+    pub file: String,
+    /// Document index, when the error is inside a document.
+    pub document: Option<usize>,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(doc) = self.document {
+            write!(f, " (document {doc})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Everything read from a set of paths.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Objects, in file order then document order.
+    pub documents: Vec<Document>,
+    /// Files and documents that failed to load.
+    pub errors: Vec<LoadError>,
+}
+
+/// Reads every path: files, directories (recursively, `*.yaml`, `*.yml`, `*.json`, sorted),
+/// and `-` for stdin. A bad file is recorded and the others are still read.
+pub fn load_paths(paths: &[PathBuf]) -> Loaded {
+    let mut loaded = Loaded::default();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            match std::io::stdin().read_to_string(&mut text) {
+                Ok(_) => load_text("-", &text, false, &mut loaded),
+                Err(e) => loaded.errors.push(file_error("-", e.to_string())),
+            }
+            continue;
+        }
+        let mut files = Vec::new();
+        if let Err(e) = collect_files(path, &mut files, true) {
+            loaded.errors.push(file_error(&path.display().to_string(), e));
+            continue;
+        }
+        for file in files {
+            let name = file.display().to_string();
+            match std::fs::read_to_string(&file) {
+                Ok(text) => {
+                    let json = file.extension().is_some_and(|e| e == "json");
+                    load_text(&name, &text, json, &mut loaded);
+                }
+                Err(e) => loaded.errors.push(file_error(&name, e.to_string())),
+            }
+        }
+    }
+    loaded
+}
+
+fn file_error(file: &str, message: String) -> LoadError {
+    LoadError {
+        file: file.to_owned(),
+        document: None,
+        line: None,
+        message,
+    }
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| e.to_string())?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            collect_files(&entry, out, false)?;
+        }
+    } else if explicit
+        || path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+    {
+        out.push(path.to_owned());
+    }
+    Ok(())
+}
+
+/// Parses one file's text (multi-document YAML, or JSON) into `loaded`.
+pub fn load_text(file: &str, text: &str, json: bool, loaded: &mut Loaded) {
+    if json {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) => push_object(file, 0, 1, v, loaded),
+            Err(e) => loaded.errors.push(LoadError {
+                file: file.to_owned(),
+                document: Some(0),
+                line: Some(e.line()),
+                message: e.to_string(),
+            }),
+        }
+        return;
+    }
+    let starts = document_starts(text);
+    for (index, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let line = starts.get(index).copied().unwrap_or(1);
+        match serde_json::Value::deserialize(doc) {
+            Ok(serde_json::Value::Null) => {} // empty document (e.g. a trailing `---`)
+            Ok(v) => push_object(file, index, line, v, loaded),
+            Err(e) => {
+                loaded.errors.push(LoadError {
+                    file: file.to_owned(),
+                    document: Some(index),
+                    line: e.location().map(|l| l.line()),
+                    message: e.to_string(),
+                });
+                // The YAML stream cannot be resynchronised after a syntax error.
+                break;
+            }
+        }
+    }
+}
+
+/// Start lines of YAML documents: line 1, then the line after each `---` separator that
+/// begins a new document. Best effort, used for report locations only.
+fn document_starts(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut seen_content = false;
+    for (i, line) in text.lines().enumerate() {
+        let is_sep = line == "---" || line.starts_with("--- ");
+        if is_sep {
+            if seen_content || !starts.is_empty() {
+                starts.push(i + 2);
+            } else {
+                starts.push(i + 2);
+                seen_content = true;
+                continue;
+            }
+        } else if !seen_content && !line.trim().is_empty() && !line.trim_start().starts_with('#') {
+            starts.push(1);
+            seen_content = true;
+        }
+    }
+    if starts.is_empty() {
+        starts.push(1);
+    }
+    starts
+}
+
+fn push_object(file: &str, index: usize, line: usize, v: serde_json::Value, loaded: &mut Loaded) {
+    let is_list = v
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .is_some_and(|k| k == "List" || k.ends_with("List"))
+        && v.get("items").is_some_and(|i| i.is_array());
+    if is_list {
+        if let serde_json::Value::Object(mut map) = v
+            && let Some(serde_json::Value::Array(items)) = map.remove("items")
+        {
+            for item in items {
+                push_object(file, index, line, item, loaded);
+            }
+        }
+        return;
+    }
+    if !v.is_object() {
+        loaded.errors.push(LoadError {
+            file: file.to_owned(),
+            document: Some(index),
+            line: Some(line),
+            message: "document is not an object".into(),
+        });
+        return;
+    }
+    loaded.documents.push(Document {
+        file: file.to_owned(),
+        index,
+        line,
+        value: v,
+    });
+}
+
+/// The manifest set as the whole universe: PDBs and HPAs among the checked objects.
+#[derive(Debug, Default)]
+pub struct ManifestInventory {
+    pdbs: Vec<PdbInfo>,
+    hpas: Vec<(String, String, String, HpaInfo)>,
+}
+
+/// Objects without a namespace land in `default` when applied.
+fn norm_ns(ns: &str) -> &str {
+    if ns.is_empty() { "default" } else { ns }
+}
+
+impl ManifestInventory {
+    /// Builds the inventory from parsed workloads.
+    pub fn from_workloads<'a>(objs: impl IntoIterator<Item = &'a Workload>) -> Self {
+        let mut inv = ManifestInventory::default();
+        for w in objs {
+            match &w.body {
+                Body::Pdb(spec) => inv.pdbs.push(PdbInfo {
+                    namespace: norm_ns(w.namespace()).to_owned(),
+                    name: w.name().to_owned(),
+                    selector: spec.selector.clone(),
+                    min_available: spec.min_available.clone(),
+                    max_unavailable: spec.max_unavailable.clone(),
+                }),
+                Body::Hpa(spec) => inv.hpas.push((
+                    norm_ns(w.namespace()).to_owned(),
+                    spec.scale_target_ref.kind.clone(),
+                    spec.scale_target_ref.name.clone(),
+                    HpaInfo {
+                        name: w.name().to_owned(),
+                        min_replicas: spec.min_replicas.unwrap_or(1),
+                        max_replicas: spec.max_replicas.unwrap_or(0),
+                    },
+                )),
+                _ => {}
+            }
+        }
+        inv
+    }
+}
+
+impl Inventory for ManifestInventory {
+    fn pdbs(&self, namespace: &str) -> Option<Vec<PdbInfo>> {
+        let ns = norm_ns(namespace);
+        Some(self.pdbs.iter().filter(|p| p.namespace == ns).cloned().collect())
+    }
+
+    fn hpa_for(&self, namespace: &str, kind: &str, name: &str) -> Option<Option<HpaInfo>> {
+        let ns = norm_ns(namespace);
+        Some(
+            self.hpas
+                .iter()
+                .find(|(n, k, nm, _)| n == ns && k == kind && nm == name)
+                .map(|(_, _, _, h)| h.clone()),
+        )
+    }
+
+    fn is_complete(&self) -> bool {
+        true
+    }
+}
+
+/// One finding located in a file, as `check --output json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileFinding {
+    /// File.
+    pub file: String,
+    /// Document index in the file.
+    pub document: usize,
+    /// Object kind.
+    pub kind: String,
+    /// Object namespace (`""` when unset).
+    pub namespace: String,
+    /// Object name.
+    pub name: String,
+    /// Rule id.
+    pub rule: &'static str,
+    /// Rule category.
+    pub category: &'static str,
+    /// Severity.
+    pub severity: &'static str,
+    /// Field path.
+    pub path: String,
+    /// Explanation.
+    pub message: String,
+    /// Line where the object's document starts (SARIF region; not in JSON output).
+    #[serde(skip)]
+    pub line: usize,
+}
+
+/// Result of checking a manifest set.
+#[derive(Debug, Default)]
+pub struct CheckResult {
+    /// Findings, in document order.
+    pub findings: Vec<FileFinding>,
+    /// Load and parse errors.
+    pub errors: Vec<LoadError>,
+    /// Number of objects evaluated.
+    pub objects: usize,
+}
+
+impl CheckResult {
+    /// Exit code: 2 on load/parse errors, 1 on error findings, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if !self.errors.is_empty() {
+            2
+        } else if self.findings.iter().any(|f| f.severity == Severity::Error.as_str()) {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Evaluates every loaded document with the manifest set as inventory.
+pub fn check(loaded: Loaded, policy: &Policy) -> CheckResult {
+    let mut result = CheckResult {
+        errors: loaded.errors,
+        ..Default::default()
+    };
+    let mut parsed = Vec::with_capacity(loaded.documents.len());
+    for doc in &loaded.documents {
+        match Workload::from_value(&doc.value) {
+            Ok(w) => parsed.push((doc, w)),
+            Err(e) => result.errors.push(LoadError {
+                file: doc.file.clone(),
+                document: Some(doc.index),
+                line: Some(doc.line),
+                message: e.to_string(),
+            }),
+        }
+    }
+    let inventory = ManifestInventory::from_workloads(parsed.iter().map(|(_, w)| w));
+    let ctx = Context {
+        inventory: Some(&inventory),
+        today: Some(engine::exemptions::today()),
+    };
+    for (doc, w) in &parsed {
+        if w.kind == Kind::Other {
+            continue;
+        }
+        result.objects += 1;
+        let report = engine::evaluate(w, ctx, policy);
+        for f in report.findings {
+            result.findings.push(FileFinding {
+                file: doc.file.clone(),
+                document: doc.index,
+                kind: w.kind_name.clone(),
+                namespace: w.namespace().to_owned(),
+                name: w.name().to_owned(),
+                rule: f.rule,
+                category: f.category.as_str(),
+                severity: f.severity.as_str(),
+                path: f.path,
+                message: f.message,
+                line: doc.line,
+            });
+        }
+    }
+    result
+}
+
+/// Renders findings as human text, grouped by object; `color` adds ANSI colours.
+pub fn render_text(result: &CheckResult, color: bool) -> String {
+    let paint = |code: &str, s: &str| {
+        if color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut out = String::new();
+    let mut groups: BTreeMap<(String, usize, String, String, String), Vec<&FileFinding>> =
+        BTreeMap::new();
+    let mut order = Vec::new();
+    for f in &result.findings {
+        let key = (
+            f.file.clone(),
+            f.document,
+            f.kind.clone(),
+            f.namespace.clone(),
+            f.name.clone(),
+        );
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(f);
+    }
+    for key in order {
+        let (file, doc, kind, ns, name) = &key;
+        let object = if ns.is_empty() {
+            format!("{kind}/{name}")
+        } else {
+            format!("{kind}/{ns}/{name}")
+        };
+        let _ = writeln!(out, "{} {}", paint("1", &object), paint("2", &format!("({file}, document {doc})")));
+        for f in &groups[&key] {
+            let sev = if f.severity == "error" {
+                paint("31", "error  ")
+            } else {
+                paint("33", "warning")
+            };
+            let _ = writeln!(out, "  {sev} {:<26} {}", f.rule, f.path);
+            let _ = writeln!(out, "          {}", f.message);
+        }
+        out.push('\n');
+    }
+    for e in &result.errors {
+        let _ = writeln!(out, "{} {e}", paint("31", "parse error:"));
+    }
+    let errors = result.findings.iter().filter(|f| f.severity == "error").count();
+    let warnings = result.findings.len() - errors;
+    let _ = writeln!(
+        out,
+        "{} objects checked: {errors} error(s), {warnings} warning(s), {} unreadable",
+        result.objects,
+        result.errors.len()
+    );
+    out
+}
+
+/// Renders findings as one JSON array.
+pub fn render_json(result: &CheckResult) -> String {
+    serde_json::to_string_pretty(&result.findings).unwrap_or_else(|_| "[]".into()) + "\n"
+}
+
+/// Renders findings as SARIF 2.1.0, for code-scanning UIs.
+pub fn render_sarif(result: &CheckResult) -> String {
+    let rules: Vec<serde_json::Value> = crate::rules::catalogue()
+        .iter()
+        .map(|r| {
+            let m = r.meta();
+            serde_json::json!({
+                "id": m.id,
+                "name": m.id,
+                "shortDescription": {"text": m.summary},
+                "help": {"text": m.remediation},
+                "defaultConfiguration": {"level": m.severity.as_str()},
+                "properties": {"category": m.category.as_str()},
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = result
+        .findings
+        .iter()
+        .map(|f| {
+            let object = if f.namespace.is_empty() {
+                format!("{}/{}", f.kind, f.name)
+            } else {
+                format!("{}/{}/{}", f.kind, f.namespace, f.name)
+            };
+            serde_json::json!({
+                "ruleId": f.rule,
+                "ruleIndex": crate::rules::index_of(f.rule),
+                "level": f.severity,
+                "message": {"text": format!("{object}: {} ({})", f.message, f.path)},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": f.file},
+                        "region": {"startLine": f.line.max(1)},
+                    },
+                    "logicalLocations": [{"fullyQualifiedName": format!("{object}#{}", f.path), "kind": "object"}],
+                }],
+            })
+        })
+        .collect();
+    let notifications: Vec<serde_json::Value> = result
+        .errors
+        .iter()
+        .map(|e| serde_json::json!({"level": "error", "message": {"text": e.to_string()}}))
+        .collect();
+    let sarif = serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "bulwark",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/bulwark-dev/bulwark",
+                "rules": rules,
+            }},
+            "invocations": [{
+                "executionSuccessful": result.errors.is_empty(),
+                "toolExecutionNotifications": notifications,
+            }],
+            "results": results,
+        }],
+    });
+    serde_json::to_string_pretty(&sarif).unwrap_or_default() + "\n"
+}
+
+/// Renders the rule catalogue as a text table (`bulwark rules`).
+pub fn render_rules(policy: &Policy) -> String {
+    let mut out = format!("{:<26} {:<13} {:<8} {:<8} SUMMARY\n", "ID", "CATEGORY", "SEVERITY", "ENABLED");
+    for (i, r) in crate::rules::catalogue().iter().enumerate() {
+        let m = r.meta();
+        let eff = policy.rule(i);
+        let _ = writeln!(
+            out,
+            "{:<26} {:<13} {:<8} {:<8} {}",
+            m.id,
+            m.category.as_str(),
+            eff.severity.as_str(),
+            if eff.enabled { "yes" } else { "no" },
+            m.summary
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_document_yaml_lists_and_errors() {
+        let mut loaded = Loaded::default();
+        let text = "kind: Pod\nmetadata: {name: a}\n---\n---\nkind: List\nitems:\n- {kind: Pod, metadata: {name: b}}\n- {kind: Pod, metadata: {name: c}}\n---\nkind: [oops\n";
+        load_text("f.yaml", text, false, &mut loaded);
+        let names: Vec<_> = loaded
+            .documents
+            .iter()
+            .map(|d| (d.index, d.value["metadata"]["name"].as_str().unwrap_or("")))
+            .collect();
+        assert_eq!(names, [(0, "a"), (2, "b"), (2, "c")]);
+        assert_eq!(loaded.errors.len(), 1);
+        assert_eq!(loaded.errors[0].document, Some(3));
+        assert!(loaded.errors[0].line.is_some());
+    }
+
+    #[test]
+    fn json_errors_carry_lines() {
+        let mut loaded = Loaded::default();
+        load_text("f.json", "{\n  \"kind\": \n}", true, &mut loaded);
+        assert_eq!(loaded.errors[0].line, Some(3));
+    }
+
+    #[test]
+    fn document_start_lines() {
+        assert_eq!(document_starts("a: 1\n---\nb: 2\n"), [1, 3]);
+        assert_eq!(document_starts("# c\n---\na: 1\n---\nb: 2\n"), [3, 5]);
+    }
+}
