@@ -1,1 +1,2 @@
+//! Criterion benches (filled in below).
 fn main() {}

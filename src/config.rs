@@ -154,7 +154,10 @@ impl WorkloadExemption {
             None => name == self.name,
         };
         name_ok
-            && self.namespace.as_deref().is_none_or(|ns| ns == obj.namespace())
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| ns == obj.namespace())
             && self.kind.as_deref().is_none_or(|k| k == obj.kind_name)
     }
 }
@@ -334,7 +337,10 @@ impl Policy {
         if let Some(v) = &file.api_version
             && v != "bulwark.dev/v1alpha1"
         {
-            return Err(key("apiVersion".into(), format!("expected bulwark.dev/v1alpha1, got {v}")));
+            return Err(key(
+                "apiVersion".into(),
+                format!("expected bulwark.dev/v1alpha1, got {v}"),
+            ));
         }
         if let Some(k) = &file.kind
             && k != "Policy"
@@ -364,7 +370,11 @@ impl Policy {
                     format!("rules.{id}.{p}"),
                     format!(
                         "not a parameter of this rule (its parameters: {})",
-                        if meta.params.is_empty() { "none".into() } else { meta.params.join(", ") }
+                        if meta.params.is_empty() {
+                            "none".into()
+                        } else {
+                            meta.params.join(", ")
+                        }
                     ),
                 )
             })?;
@@ -375,7 +385,10 @@ impl Policy {
             let p = &mut policy.params;
             if let Some(v) = rf.min_replicas {
                 if v < 1 {
-                    return Err(key(format!("rules.{id}.minReplicas"), "must be at least 1".into()));
+                    return Err(key(
+                        format!("rules.{id}.minReplicas"),
+                        "must be at least 1".into(),
+                    ));
                 }
                 p.min_replicas = v;
             }
@@ -392,13 +405,19 @@ impl Policy {
         }
         for (i, w) in file.exemptions.workloads.iter().enumerate() {
             if w.name.is_empty() {
-                return Err(key(format!("exemptions.workloads[{i}].name"), "is required".into()));
+                return Err(key(
+                    format!("exemptions.workloads[{i}].name"),
+                    "is required".into(),
+                ));
             }
             check_rule_ids(&w.rules, &format!("exemptions.workloads[{i}].rules"))?;
         }
         for (i, e) in file.exemptions.images.iter().enumerate() {
             if e.prefix.is_empty() {
-                return Err(key(format!("exemptions.images[{i}].prefix"), "is required".into()));
+                return Err(key(
+                    format!("exemptions.images[{i}].prefix"),
+                    "is required".into(),
+                ));
             }
             check_rule_ids(&e.rules, &format!("exemptions.images[{i}].rules"))?;
         }
@@ -468,18 +487,22 @@ mod tests {
 
     #[test]
     fn errors_name_the_offending_key() {
-        let e = Policy::from_yaml("rules:\n  replicaz: {}\n").unwrap_err().to_string();
+        let e = Policy::from_yaml("rules:\n  replicaz: {}\n")
+            .expect_err("must fail")
+            .to_string();
         assert!(e.contains("rules.replicaz"), "{e}");
         let e = Policy::from_yaml("rules:\n  image-tag:\n    minReplicas: 2\n")
-            .unwrap_err()
+            .expect_err("must fail")
             .to_string();
         assert!(e.contains("rules.image-tag.minReplicas"), "{e}");
-        let e = Policy::from_yaml("podSecurity: strict\n").unwrap_err().to_string();
+        let e = Policy::from_yaml("podSecurity: strict\n")
+            .expect_err("must fail")
+            .to_string();
         assert!(e.contains("podSecurity") || e.contains("strict"), "{e}");
-        let e = Policy::from_yaml("rulez: {}\n").unwrap_err().to_string();
+        let e = Policy::from_yaml("rulez: {}\n").expect_err("must fail").to_string();
         assert!(e.contains("rulez"), "{e}");
         let e = Policy::from_yaml("exemptions:\n  workloads:\n  - name: x\n    rules: [nope]\n")
-            .unwrap_err()
+            .expect_err("must fail")
             .to_string();
         assert!(e.contains("exemptions.workloads[0].rules[0]"), "{e}");
     }

@@ -76,7 +76,9 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
         }
         let mut files = Vec::new();
         if let Err(e) = collect_files(path, &mut files, true) {
-            loaded.errors.push(file_error(&path.display().to_string(), e));
+            loaded
+                .errors
+                .push(file_error(&path.display().to_string(), e));
             continue;
         }
         for file in files {
@@ -262,7 +264,13 @@ impl ManifestInventory {
 impl Inventory for ManifestInventory {
     fn pdbs(&self, namespace: &str) -> Option<Vec<PdbInfo>> {
         let ns = norm_ns(namespace);
-        Some(self.pdbs.iter().filter(|p| p.namespace == ns).cloned().collect())
+        Some(
+            self.pdbs
+                .iter()
+                .filter(|p| p.namespace == ns)
+                .cloned()
+                .collect(),
+        )
     }
 
     fn hpa_for(&self, namespace: &str, kind: &str, name: &str) -> Option<Option<HpaInfo>> {
@@ -324,7 +332,11 @@ impl CheckResult {
     pub fn exit_code(&self) -> u8 {
         if !self.errors.is_empty() {
             2
-        } else if self.findings.iter().any(|f| f.severity == Severity::Error.as_str()) {
+        } else if self
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Error.as_str())
+        {
             1
         } else {
             0
@@ -413,7 +425,12 @@ pub fn render_text(result: &CheckResult, color: bool) -> String {
         } else {
             format!("{kind}/{ns}/{name}")
         };
-        let _ = writeln!(out, "{} {}", paint("1", &object), paint("2", &format!("({file}, document {doc})")));
+        let _ = writeln!(
+            out,
+            "{} {}",
+            paint("1", &object),
+            paint("2", &format!("({file}, document {doc})"))
+        );
         for f in &groups[&key] {
             let sev = if f.severity == "error" {
                 paint("31", "error  ")
@@ -428,7 +445,11 @@ pub fn render_text(result: &CheckResult, color: bool) -> String {
     for e in &result.errors {
         let _ = writeln!(out, "{} {e}", paint("31", "parse error:"));
     }
-    let errors = result.findings.iter().filter(|f| f.severity == "error").count();
+    let errors = result
+        .findings
+        .iter()
+        .filter(|f| f.severity == "error")
+        .count();
     let warnings = result.findings.len() - errors;
     let _ = writeln!(
         out,
@@ -511,7 +532,10 @@ pub fn render_sarif(result: &CheckResult) -> String {
 
 /// Renders the rule catalogue as a text table (`bulwark rules`).
 pub fn render_rules(policy: &Policy) -> String {
-    let mut out = format!("{:<26} {:<13} {:<8} {:<8} SUMMARY\n", "ID", "CATEGORY", "SEVERITY", "ENABLED");
+    let mut out = format!(
+        "{:<26} {:<13} {:<8} {:<8} SUMMARY\n",
+        "ID", "CATEGORY", "SEVERITY", "ENABLED"
+    );
     for (i, r) in crate::rules::catalogue().iter().enumerate() {
         let m = r.meta();
         let eff = policy.rule(i);

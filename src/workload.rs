@@ -122,6 +122,9 @@ pub struct Meta {
     /// `metadata.annotations`.
     #[serde(deserialize_with = "null_default")]
     pub annotations: BTreeMap<String, String>,
+    /// `metadata.deletionTimestamp`: an object being deleted is never denied (finalizer
+    /// removal must go through).
+    pub deletion_timestamp: Option<String>,
     /// `metadata.ownerReferences`: a Pod owned by a controller is judged through its owner.
     #[serde(deserialize_with = "null_default")]
     pub owner_references: Vec<OwnerRef>,
@@ -246,7 +249,9 @@ impl LabelSelector {
     /// Whether the selector matches `labels`, with Kubernetes semantics. An empty selector
     /// matches everything (as a PDB's does).
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
             && self.match_expressions.iter().all(|r| {
                 let have = labels.get(&r.key);
                 match r.operator.as_str() {
@@ -713,7 +718,7 @@ pub struct PdbSpec {
 #[derive(Debug, Clone)]
 pub enum Body {
     /// A Pod: its spec.
-    Pod(PodSpec),
+    Pod(Box<PodSpec>),
     /// A pod controller: its spec (the pod spec inside is reached with [`Workload::pod`]).
     Controller(Box<ControllerSpec>),
     /// A HorizontalPodAutoscaler.
@@ -782,11 +787,14 @@ impl Workload {
         let (meta, body) = match kind {
             Kind::Pod => {
                 let t: Typed<PodSpec> = serde_json::from_str(json).map_err(shape)?;
-                (t.metadata, Body::Pod(t.spec.unwrap_or_default()))
+                (t.metadata, Body::Pod(Box::new(t.spec.unwrap_or_default())))
             }
             k if k.has_pod_spec() => {
                 let t: Typed<ControllerSpec> = serde_json::from_str(json).map_err(shape)?;
-                (t.metadata, Body::Controller(Box::new(t.spec.unwrap_or_default())))
+                (
+                    t.metadata,
+                    Body::Controller(Box::new(t.spec.unwrap_or_default())),
+                )
             }
             Kind::HorizontalPodAutoscaler => {
                 let t: Typed<HpaSpec> = serde_json::from_str(json).map_err(shape)?;
@@ -844,7 +852,7 @@ impl Workload {
         let (meta, body) = match kind {
             Kind::Pod => {
                 let (m, s) = typed::<PodSpec>(value).map_err(shape)?;
-                (m, Body::Pod(s.unwrap_or_default()))
+                (m, Body::Pod(Box::new(s.unwrap_or_default())))
             }
             k if k.has_pod_spec() => {
                 let (m, s) = typed::<ControllerSpec>(value).map_err(shape)?;
@@ -858,7 +866,10 @@ impl Workload {
                 let (m, s) = typed::<PdbSpec>(value).map_err(shape)?;
                 (m, Body::Pdb(s.unwrap_or_default()))
             }
-            Kind::Namespace => (typed::<IgnoredAny>(value).map_err(shape)?.0, Body::Namespace),
+            Kind::Namespace => (
+                typed::<IgnoredAny>(value).map_err(shape)?.0,
+                Body::Namespace,
+            ),
             _ => (typed::<IgnoredAny>(value).map_err(shape)?.0, Body::Other),
         };
         Ok(Workload {
@@ -888,7 +899,9 @@ impl Workload {
         match &self.body {
             Body::Pod(spec) => Some((&self.meta, spec)),
             Body::Controller(c) => match (self.kind, &c.job_template) {
-                (Kind::CronJob, Some(jt)) => Some((&jt.spec.template.metadata, &jt.spec.template.spec)),
+                (Kind::CronJob, Some(jt)) => {
+                    Some((&jt.spec.template.metadata, &jt.spec.template.spec))
+                }
                 (Kind::CronJob, None) => None,
                 _ => Some((&c.template.metadata, &c.template.spec)),
             },
@@ -1038,7 +1051,10 @@ mod tests {
         assert_eq!(meta.labels.get("app").map(String::as_str), Some("web"));
         assert_eq!(pod.containers[0].image.as_deref(), Some("nginx:1"));
         assert_eq!(pod.volumes[0].sources, vec!["hostPath".to_string()]);
-        assert!(pod.volumes[1].sources.is_empty(), "null source is no source");
+        assert!(
+            pod.volumes[1].sources.is_empty(),
+            "null source is no source"
+        );
         assert_eq!(w.controller().and_then(|c| c.replicas), Some(3));
     }
 
@@ -1052,7 +1068,7 @@ mod tests {
 
     #[test]
     fn wrong_types_are_errors_not_panics() {
-        let err = Workload::from_json("Pod", r#"{"spec":{"containers":"nope"}}"#).unwrap_err();
+        let err = Workload::from_json("Pod", r#"{"spec":{"containers":"nope"}}"#).expect_err("must fail");
         assert!(err.to_string().contains("invalid Pod object"), "{err}");
         assert!(matches!(
             Workload::from_json_any(r#"{"metadata":{}}"#),
@@ -1066,7 +1082,11 @@ mod tests {
             r#"{"kind":"ReplicationController","spec":{"selector":{"app":"x"}}}"#,
         )
         .expect("parses");
-        let sel = &w.controller().and_then(|c| c.selector.clone()).expect("sel").0;
+        let sel = &w
+            .controller()
+            .and_then(|c| c.selector.clone())
+            .expect("sel")
+            .0;
         let mut labels = BTreeMap::new();
         labels.insert("app".to_string(), "x".to_string());
         assert!(sel.matches(&labels));

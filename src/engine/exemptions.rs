@@ -180,7 +180,8 @@ mod tests {
     use super::*;
 
     fn obj(ann: &[(&str, &str)]) -> Workload {
-        let mut v = serde_json::json!({"kind":"Deployment","metadata":{"name":"w","annotations":{}}});
+        let mut v =
+            serde_json::json!({"kind":"Deployment","metadata":{"name":"w","annotations":{}}});
         for (k, val) in ann {
             v["metadata"]["annotations"][*k] = serde_json::json!(val);
         }
@@ -213,7 +214,10 @@ mod tests {
             (EXEMPT_UNTIL, "2026-01-31"),
         ]);
         let day = parse_date("2026-01-31").expect("date");
-        assert!(matches!(annotation(&until, Some(day)), AnnotationExemption::Active(_)));
+        assert!(matches!(
+            annotation(&until, Some(day)),
+            AnnotationExemption::Active(_)
+        ));
         assert!(matches!(
             annotation(&until, Some(day + 1)),
             AnnotationExemption::Invalid(m) if m.contains("expired")

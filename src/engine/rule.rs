@@ -105,7 +105,11 @@ pub struct Sink<'a> {
 
 impl<'a> Sink<'a> {
     /// A sink for `meta` at `severity` appending to `findings`.
-    pub fn new(meta: &'static RuleMeta, severity: Severity, findings: &'a mut Vec<Finding>) -> Self {
+    pub fn new(
+        meta: &'static RuleMeta,
+        severity: Severity,
+        findings: &'a mut Vec<Finding>,
+    ) -> Self {
         Sink {
             meta,
             severity,
@@ -121,7 +125,11 @@ impl<'a> Sink<'a> {
     /// Reports a violation whose severity is capped at `warning`: used when a rule lacks the
     /// cluster data to be sure (a live cluster's PDB may not have been applied yet).
     pub fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.push(self.severity.min(Severity::Warning), path.into(), message.into());
+        self.push(
+            self.severity.min(Severity::Warning),
+            path.into(),
+            message.into(),
+        );
     }
 
     fn push(&mut self, severity: Severity, path: String, message: String) {

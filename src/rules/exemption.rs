@@ -49,7 +49,10 @@ mod tests {
 
     #[test]
     fn missing_reason_and_unknown_ids_are_findings() {
-        let f = run(&Exemption, "kind: Pod\nmetadata:\n  annotations: {bulwark.dev/exempt: replicas}\n");
+        let f = run(
+            &Exemption,
+            "kind: Pod\nmetadata:\n  annotations: {bulwark.dev/exempt: replicas}\n",
+        );
         assert_eq!(f.len(), 1);
         assert!(f[0].message.contains("reason"));
         let f = run(

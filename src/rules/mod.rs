@@ -127,7 +127,11 @@ mod tests {
                 "{}",
                 m.id
             );
-            assert!(!m.summary.is_empty() && !m.remediation.is_empty(), "{}", m.id);
+            assert!(
+                !m.summary.is_empty() && !m.remediation.is_empty(),
+                "{}",
+                m.id
+            );
         }
     }
 }

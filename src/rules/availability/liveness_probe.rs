@@ -85,7 +85,10 @@ mod tests {
 
     #[test]
     fn bare_pods_use_the_pod_spec_path() {
-        let f = run(&LivenessProbe, "kind: Pod\nspec:\n  containers: [{name: a}]\n");
+        let f = run(
+            &LivenessProbe,
+            "kind: Pod\nspec:\n  containers: [{name: a}]\n",
+        );
         assert_eq!(paths(&f), ["spec.containers[0].livenessProbe"]);
     }
 

@@ -40,7 +40,10 @@ mod tests {
             &ReadinessProbe,
             "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - {name: a, livenessProbe: {httpGet: {port: 80}}}\n      - {name: b, readinessProbe: {httpGet: {port: 80}}}\n",
         );
-        assert_eq!(paths(&f), ["spec.template.spec.containers[0].readinessProbe"]);
+        assert_eq!(
+            paths(&f),
+            ["spec.template.spec.containers[0].readinessProbe"]
+        );
         assert_eq!(f[0].rule, "readiness-probe");
     }
 
@@ -50,7 +53,10 @@ mod tests {
             &ReadinessProbe,
             "kind: DaemonSet\nspec:\n  template:\n    spec:\n      containers: [{name: a, readinessProbe: {grpc: {port: 9000}}}]\n      initContainers:\n      - {name: setup}\n      - {name: proxy, restartPolicy: Always}\n",
         );
-        assert_eq!(paths(&f), ["spec.template.spec.initContainers[1].readinessProbe"]);
+        assert_eq!(
+            paths(&f),
+            ["spec.template.spec.initContainers[1].readinessProbe"]
+        );
     }
 
     #[test]
@@ -60,6 +66,12 @@ mod tests {
             "kind: Pod\nspec:\n  containers: [{name: a, readinessProbe: {tcpSocket: {port: 80}}}]\n",
         )
         .is_empty());
-        assert!(run(&ReadinessProbe, "kind: Job\nspec: {template: {spec: {containers: [{name: a}]}}}\n").is_empty());
+        assert!(
+            run(
+                &ReadinessProbe,
+                "kind: Job\nspec: {template: {spec: {containers: [{name: a}]}}}\n"
+            )
+            .is_empty()
+        );
     }
 }

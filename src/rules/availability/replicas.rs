@@ -69,9 +69,9 @@ impl Rule for Replicas {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Policy;
     use crate::engine::{HpaInfo, Inventory, PdbInfo};
     use crate::rules::testing::{run, run_with};
-    use crate::config::Policy;
 
     struct Inv(Option<HpaInfo>);
     impl Inventory for Inv {
@@ -104,7 +104,11 @@ mod tests {
 
     #[test]
     fn hpa_min_replicas_counts_instead_of_spec() {
-        let hpa = |min| HpaInfo { name: "h".into(), min_replicas: min, max_replicas: 5 };
+        let hpa = |min| HpaInfo {
+            name: "h".into(),
+            min_replicas: min,
+            max_replicas: 5,
+        };
         assert!(run_with(&Replicas, ONE, &Policy::default(), Some(&Inv(Some(hpa(2))))).is_empty());
         let f = run_with(&Replicas, ONE, &Policy::default(), Some(&Inv(Some(hpa(1)))));
         assert!(f[0].message.contains("HorizontalPodAutoscaler"));
@@ -112,8 +116,20 @@ mod tests {
 
     #[test]
     fn daemonsets_and_jobs_are_not_replicated() {
-        assert!(run(&Replicas, "kind: DaemonSet\nspec: {template: {spec: {containers: []}}}\n").is_empty());
-        assert!(run(&Replicas, "kind: Job\nspec: {template: {spec: {containers: []}}}\n").is_empty());
+        assert!(
+            run(
+                &Replicas,
+                "kind: DaemonSet\nspec: {template: {spec: {containers: []}}}\n"
+            )
+            .is_empty()
+        );
+        assert!(
+            run(
+                &Replicas,
+                "kind: Job\nspec: {template: {spec: {containers: []}}}\n"
+            )
+            .is_empty()
+        );
         assert!(run(&Replicas, "kind: Deployment\nspec: {replicas: 3}\n").is_empty());
     }
 }

@@ -1,6 +1,9 @@
-//! `resources`: STUB — to be implemented.
+//! `resources`: every container declares CPU and memory requests (what the scheduler
+//! reserves) and limits (what stops one container starving its node), and optionally
+//! ephemeral-storage too. Ephemeral (debug) containers cannot carry resources and are skipped.
 
 use crate::engine::{Category, CheckCx, Rule, RuleMeta, Severity, Sink};
+use crate::workload::ContainerKind;
 
 /// The rule.
 pub struct Resources;
@@ -11,9 +14,9 @@ static META: RuleMeta = RuleMeta {
     severity: Severity::Error,
     enabled_by_default: true,
     pss: None,
-    summary: "TODO",
-    remediation: "TODO",
-    params: &[],
+    summary: "Containers set cpu and memory requests and limits (and ephemeral-storage with ephemeralStorage: true)",
+    remediation: "Set resources.requests and resources.limits for cpu and memory (and ephemeral-storage) on every container and init container",
+    params: &["ephemeralStorage"],
 };
 
 impl Rule for Resources {
@@ -21,5 +24,118 @@ impl Rule for Resources {
         &META
     }
 
-    fn check(&self, _cx: &CheckCx<'_>, _out: &mut Sink<'_>) {}
+    fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>) {
+        let Some((_, pod)) = cx.obj.pod() else { return };
+        let keys: &[&str] = if cx.policy.params.ephemeral_storage {
+            &["cpu", "memory", "ephemeral-storage"]
+        } else {
+            &["cpu", "memory"]
+        };
+        for c in pod
+            .all_containers()
+            .filter(|c| c.kind != ContainerKind::Ephemeral)
+        {
+            let res = c.container.resources.as_ref();
+            for (section, present) in [
+                ("requests", res.map(|r| &r.requests)),
+                ("limits", res.map(|r| &r.limits)),
+            ] {
+                for key in keys {
+                    if present.is_some_and(|m| m.contains_key(*key)) {
+                        continue;
+                    }
+                    out.report(
+                        cx.pod_path(&format!("{}.resources.{section}.{key}", c.rel_path())),
+                        format!(
+                            "container {:?} has no {key} {}",
+                            c.container.name,
+                            singular(section)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn singular(section: &str) -> &str {
+    section.strip_suffix('s').unwrap_or(section)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Policy;
+    use crate::rules::testing::{paths, run, run_with};
+
+    const FULL: &str = "{requests: {cpu: 100m, memory: 128Mi}, limits: {cpu: '1', memory: 128Mi}}";
+
+    #[test]
+    fn complete_resources_pass() {
+        let yaml = format!(
+            "kind: Deployment\nspec:\n  template:\n    spec:\n      containers: [{{name: a, resources: {FULL}}}]\n      initContainers: [{{name: i, resources: {FULL}}}]\n      ephemeralContainers: [{{name: debug}}]\n"
+        );
+        assert!(run(&Resources, &yaml).is_empty());
+    }
+
+    #[test]
+    fn one_finding_per_missing_key() {
+        let f = run(
+            &Resources,
+            "kind: Deployment\nspec:\n  template:\n    spec:\n      containers: [{name: a, resources: {requests: {cpu: 100m}, limits: {cpu: '1'}}}]\n",
+        );
+        assert_eq!(
+            paths(&f),
+            [
+                "spec.template.spec.containers[0].resources.requests.memory",
+                "spec.template.spec.containers[0].resources.limits.memory",
+            ]
+        );
+        assert!(f[0].message.contains("memory request"), "{}", f[0].message);
+    }
+
+    #[test]
+    fn no_resources_at_all_and_init_containers() {
+        let f = run(
+            &Resources,
+            "kind: Pod\nspec:\n  initContainers: [{name: i, resources: null}]\n",
+        );
+        assert_eq!(
+            paths(&f),
+            [
+                "spec.initContainers[0].resources.requests.cpu",
+                "spec.initContainers[0].resources.requests.memory",
+                "spec.initContainers[0].resources.limits.cpu",
+                "spec.initContainers[0].resources.limits.memory",
+            ]
+        );
+    }
+
+    #[test]
+    fn ephemeral_storage_only_when_asked() {
+        let yaml = format!("kind: Pod\nspec:\n  containers: [{{name: a, resources: {FULL}}}]\n");
+        assert!(run(&Resources, &yaml).is_empty());
+        let mut policy = Policy::default();
+        policy.params.ephemeral_storage = true;
+        let f = run_with(&Resources, &yaml, &policy, None);
+        assert_eq!(
+            paths(&f),
+            [
+                "spec.containers[0].resources.requests.ephemeral-storage",
+                "spec.containers[0].resources.limits.ephemeral-storage",
+            ]
+        );
+    }
+
+    #[test]
+    fn cronjob_path() {
+        let f = run(
+            &Resources,
+            "kind: CronJob\nspec: {jobTemplate: {spec: {template: {spec: {containers: [{name: a, resources: {requests: {cpu: 1, memory: 1Gi}, limits: {memory: 1Gi}}}]}}}}}\n",
+        );
+        assert_eq!(
+            paths(&f),
+            ["spec.jobTemplate.spec.template.spec.containers[0].resources.limits.cpu"]
+        );
+    }
 }
