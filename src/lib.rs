@@ -7,10 +7,18 @@
 //! - [`rules`]: one file per rule, each with its metadata and tests.
 //! - [`mutate`]: the baseline's defaults as RFC 6902 JSON patches.
 //! - [`offline`]: `bulwark check` / `bulwark mutate` on manifest files.
+//! - [`admission`]: AdmissionReview in, verdict out: modes, guards, warnings (no HTTP types).
+//! - [`cluster`]: Namespace/PDB/HPA reflector caches feeding the cluster-aware rules.
+//! - [`server`]: the HTTPS webhook: TLS accept loop and reload, handlers, health, metrics.
+//! - [`certs`]: rcgen-made CA and serving certificates.
 
+pub mod admission;
+pub mod certs;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod mutate;
 pub mod offline;
 pub mod rules;
+pub mod server;
 pub mod workload;

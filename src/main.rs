@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod cli;
+
 use bulwark::config::Policy;
 use bulwark::engine::PssLevel;
 use bulwark::offline;
@@ -55,6 +57,29 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
     },
+    /// Serve the admission webhook over HTTPS (the main job).
+    Serve {
+        #[command(flatten)]
+        args: cli::ServeArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Certificates for clusters without cert-manager.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// Print manifests with bulwark's defaults filled in (files, directories, `-` or nothing
+    /// for stdin); exit 2 when a document cannot be read.
+    Mutate {
+        /// Files or directories (`*.yaml`, `*.yml`, `*.json`); `-` or nothing reads stdin.
+        paths: Vec<PathBuf>,
+        /// Print one RFC 6902 JSON patch (a JSON array) per document instead.
+        #[arg(long)]
+        patch: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
     /// List the rule catalogue.
     Rules {
         /// Output format (text or json).
@@ -63,6 +88,12 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Write a CA, a serving certificate for NAME.NS.svc and a caBundle.
+    Generate(cli::GenerateArgs),
 }
 
 fn load_policy(args: &PolicyArgs) -> anyhow::Result<Policy> {
@@ -122,6 +153,26 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             stdout.lock().write_all(rendered.as_bytes())?;
             Ok(result.exit_code())
+        }
+        Command::Serve { args, policy } => {
+            let policy = load_policy(&policy)?;
+            cli::serve(args, policy)
+        }
+        Command::Certs {
+            command: CertsCommand::Generate(args),
+        } => cli::generate(args),
+        Command::Mutate {
+            paths,
+            patch,
+            policy,
+        } => {
+            let policy = load_policy(&policy)?;
+            let out = bulwark::mutate::offline::run(&paths, patch, &policy);
+            for e in &out.errors {
+                eprintln!("error: {e}");
+            }
+            std::io::stdout().lock().write_all(out.stdout.as_bytes())?;
+            Ok(out.exit_code())
         }
         Command::Rules { output, policy } => {
             let policy = load_policy(&policy)?;

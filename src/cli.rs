@@ -1,0 +1,166 @@
+//! `bulwark serve` and `bulwark certs generate`: flag parsing glue around the server (binary only).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bulwark::server::{self, Options, Readiness, ServeConfig, metrics::Metrics, tls::CertStore};
+
+/// Flags of `bulwark serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Serving certificate (PEM). Without --cert/--key a development CA and certificate
+    /// are made in --dev-cert-dir.
+    #[arg(long, env = "BULWARK_CERT", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Serving key (PEM).
+    #[arg(long, env = "BULWARK_KEY", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Where development certificates are written when --cert/--key are not given.
+    #[arg(long, default_value = "dev-certs")]
+    pub dev_cert_dir: PathBuf,
+    /// Webhook (HTTPS) listen address.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Health and metrics (plain HTTP) listen address.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub health_listen: SocketAddr,
+    /// Run without any connection to a cluster (cluster-aware rules have no data).
+    #[arg(long)]
+    pub no_cluster: bool,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most concurrent connections.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, default_value_t = 25)]
+    pub shutdown_timeout: u64,
+    /// Seconds between checks of the certificate files for rotation.
+    #[arg(long, default_value_t = 5)]
+    pub cert_reload_interval: u64,
+    /// bulwark's own namespace (always exempt).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "bulwark-system")]
+    pub namespace: String,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `bulwark certs generate`.
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    /// Service name of the webhook.
+    #[arg(long, default_value = "bulwark")]
+    pub service: String,
+    /// Namespace of the webhook service.
+    #[arg(long, default_value = "bulwark-system")]
+    pub namespace: String,
+    /// Output directory (ca.crt, tls.crt, tls.key, caBundle).
+    #[arg(long, default_value = "certs/out")]
+    pub out: PathBuf,
+    /// Validity in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: i64,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BULWARK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Runs `bulwark serve` until SIGTERM.
+pub fn serve(args: ServeArgs, policy: bulwark::config::Policy) -> anyhow::Result<u8> {
+    init_logging(args.log_format);
+    let (cert, key) = match (args.cert, args.key) {
+        (Some(c), Some(k)) => (c, k),
+        _ => {
+            let (cert, key, ca) = bulwark::certs::dev(&args.dev_cert_dir)?;
+            tracing::warn!(
+                ca = %ca.display(),
+                "no --cert/--key: serving a development certificate for localhost; trust it with `curl --cacert {}`",
+                ca.display()
+            );
+            (cert, key)
+        }
+    };
+    let certs = CertStore::open(&cert, &key)?;
+    let options = Options {
+        max_body_bytes: args.max_body_bytes,
+        max_connections: args.max_connections,
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        cert_reload_interval: Duration::from_secs(args.cert_reload_interval.max(1)),
+        own_namespace: args.namespace,
+        ..Options::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let readiness = Arc::new(Readiness::default());
+        let metrics = Arc::new(Metrics::default());
+        let cluster = if args.no_cluster {
+            tracing::info!(
+                "--no-cluster: running without cluster data; cluster-aware rules never deny"
+            );
+            readiness
+                .cluster
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            None
+        } else {
+            bulwark::cluster::connect(readiness.clone(), metrics.clone()).await
+        };
+        server::run(
+            ServeConfig {
+                listen: args.listen,
+                health_listen: args.health_listen,
+                certs,
+                policy: Arc::new(policy),
+                cluster,
+                readiness,
+                metrics,
+                options,
+            },
+            server::shutdown_signal(),
+        )
+        .await
+    })?;
+    Ok(0)
+}
+
+/// Runs `bulwark certs generate`.
+pub fn generate(args: GenerateArgs) -> anyhow::Result<u8> {
+    let names = bulwark::certs::service_names(&args.service, &args.namespace);
+    let bundle =
+        bulwark::certs::generate(&format!("{} webhook CA", args.service), &names, args.days)?;
+    bulwark::certs::write(&bundle, &args.out)?;
+    println!(
+        "wrote {dir}/ca.crt, {dir}/tls.crt, {dir}/tls.key (keep it secret) and {dir}/caBundle for {}",
+        names.join(", "),
+        dir = args.out.display()
+    );
+    println!(
+        "next: kubectl -n {ns} create secret tls bulwark-tls --cert {dir}/tls.crt --key {dir}/tls.key",
+        ns = args.namespace,
+        dir = args.out.display()
+    );
+    Ok(0)
+}

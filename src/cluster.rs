@@ -1,0 +1,244 @@
+//! What admission needs from the cluster (namespace labels, PDBs, HPAs), served from
+//! kube-runtime reflector caches: a watch per kind keeps an in-memory store, so a request
+//! never waits on an API call. Until the caches have synced, every lookup answers "no data",
+//! which the rules treat as "never deny on this basis".
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1 as metav1;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+
+use crate::admission::Cluster;
+use crate::engine::{HpaInfo, Inventory, PdbInfo};
+use crate::server::Readiness;
+use crate::server::metrics::Metrics;
+use crate::workload::{IntOrString, LabelSelector, SelectorRequirement};
+
+/// Reflector-backed cluster state.
+pub struct KubeCluster {
+    namespaces: Store<Namespace>,
+    pdbs: Store<PodDisruptionBudget>,
+    hpas: Store<HorizontalPodAutoscaler>,
+    synced: Arc<AtomicBool>,
+}
+
+impl KubeCluster {
+    /// Builds cluster state over existing stores (used by tests with a mocked client).
+    pub fn new(
+        namespaces: Store<Namespace>,
+        pdbs: Store<PodDisruptionBudget>,
+        hpas: Store<HorizontalPodAutoscaler>,
+        synced: Arc<AtomicBool>,
+    ) -> Self {
+        KubeCluster {
+            namespaces,
+            pdbs,
+            hpas,
+            synced,
+        }
+    }
+
+    fn synced(&self) -> bool {
+        self.synced.load(Ordering::Relaxed)
+    }
+}
+
+fn ns_of<K: Resource>(k: &K) -> &str {
+    k.meta().namespace.as_deref().unwrap_or("")
+}
+
+fn int_or_string(v: &K8sIntOrString) -> IntOrString {
+    match v {
+        K8sIntOrString::Int(n) => IntOrString::Int(i64::from(*n)),
+        K8sIntOrString::String(s) => IntOrString::Str(s.clone()),
+    }
+}
+
+fn selector(s: &metav1::LabelSelector) -> LabelSelector {
+    LabelSelector {
+        match_labels: s.match_labels.clone().unwrap_or_default(),
+        match_expressions: s
+            .match_expressions
+            .iter()
+            .flatten()
+            .map(|r| SelectorRequirement {
+                key: r.key.clone(),
+                operator: r.operator.clone(),
+                values: r.values.clone().unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
+
+impl Inventory for KubeCluster {
+    fn pdbs(&self, namespace: &str) -> Option<Vec<PdbInfo>> {
+        if !self.synced() {
+            return None;
+        }
+        let ns = if namespace.is_empty() {
+            "default"
+        } else {
+            namespace
+        };
+        Some(
+            self.pdbs
+                .state_filter(|p| ns_of(p) == ns)
+                .iter()
+                .map(|p| {
+                    let spec = p.spec.clone().unwrap_or_default();
+                    PdbInfo {
+                        namespace: ns.to_owned(),
+                        name: p.metadata.name.clone().unwrap_or_default(),
+                        selector: spec.selector.as_ref().map(selector),
+                        min_available: spec.min_available.as_ref().map(int_or_string),
+                        max_unavailable: spec.max_unavailable.as_ref().map(int_or_string),
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    fn hpa_for(&self, namespace: &str, kind: &str, name: &str) -> Option<Option<HpaInfo>> {
+        if !self.synced() {
+            return None;
+        }
+        let ns = if namespace.is_empty() {
+            "default"
+        } else {
+            namespace
+        };
+        let found = self.hpas.state_filter(|h| {
+            ns_of(h) == ns
+                && h.spec.as_ref().is_some_and(|s| {
+                    s.scale_target_ref.kind == kind && s.scale_target_ref.name == name
+                })
+        });
+        Some(found.first().map(|h| {
+            let spec = h.spec.clone().unwrap_or_default();
+            HpaInfo {
+                name: h.metadata.name.clone().unwrap_or_default(),
+                min_replicas: i64::from(spec.min_replicas.unwrap_or(1)),
+                max_replicas: i64::from(spec.max_replicas),
+            }
+        }))
+    }
+
+    fn is_complete(&self) -> bool {
+        false // a live cluster: a PDB may simply not have been applied yet
+    }
+}
+
+impl Cluster for KubeCluster {
+    fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        if !self.synced() || name.is_empty() {
+            return None;
+        }
+        self.namespaces
+            .get(&ObjectRef::new(name))
+            .map(|ns| ns.metadata.labels.clone().unwrap_or_default())
+    }
+
+    fn as_inventory(&self) -> &dyn Inventory {
+        self
+    }
+}
+
+/// Starts the three watches on `client` and returns the cluster state at once; readiness
+/// and the synced flag turn true when every cache has its initial list.
+pub fn start(client: Client, readiness: Arc<Readiness>, metrics: Arc<Metrics>) -> KubeCluster {
+    let synced = Arc::new(AtomicBool::new(false));
+    let (namespaces, ns_writer) = reflector::store::<Namespace>();
+    let (pdbs, pdb_writer) = reflector::store::<PodDisruptionBudget>();
+    let (hpas, hpa_writer) = reflector::store::<HorizontalPodAutoscaler>();
+    spawn_watch(
+        Api::<Namespace>::all(client.clone()),
+        ns_writer,
+        "namespaces",
+        metrics.clone(),
+    );
+    spawn_watch(
+        Api::<PodDisruptionBudget>::all(client.clone()),
+        pdb_writer,
+        "poddisruptionbudgets",
+        metrics.clone(),
+    );
+    spawn_watch(
+        Api::<HorizontalPodAutoscaler>::all(client),
+        hpa_writer,
+        "horizontalpodautoscalers",
+        metrics,
+    );
+    tokio::spawn({
+        let (namespaces, pdbs, hpas) = (namespaces.clone(), pdbs.clone(), hpas.clone());
+        let synced = synced.clone();
+        async move {
+            let all = async {
+                namespaces.wait_until_ready().await?;
+                pdbs.wait_until_ready().await?;
+                hpas.wait_until_ready().await
+            };
+            if all.await.is_ok() {
+                synced.store(true, Ordering::Relaxed);
+                readiness.cluster.store(true, Ordering::Relaxed);
+                tracing::info!("cluster caches synced (namespaces, PDBs, HPAs)");
+            }
+        }
+    });
+    KubeCluster::new(namespaces, pdbs, hpas, synced)
+}
+
+fn spawn_watch<K>(
+    api: Api<K>,
+    writer: reflector::store::Writer<K>,
+    resource: &'static str,
+    metrics: Arc<Metrics>,
+) where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    tokio::spawn(async move {
+        // default_backoff: a lost watch reconnects with exponential backoff; each error is
+        // logged and counted so a flapping watch is visible.
+        let stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects();
+        futures::pin_mut!(stream);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                metrics.watch_error(resource);
+                tracing::warn!(resource, error = %e, "watch error; reconnecting with backoff");
+            }
+        }
+    });
+}
+
+/// Connects to the cluster from the environment (in-cluster config or kubeconfig). Without
+/// one, says so and runs with no cluster data (cluster-aware rules never deny).
+pub async fn connect(readiness: Arc<Readiness>, metrics: Arc<Metrics>) -> Option<Arc<dyn Cluster>> {
+    match Client::try_default().await {
+        Ok(client) => {
+            tracing::info!("connected to the cluster; starting Namespace, PDB and HPA watches");
+            Some(Arc::new(start(client, readiness, metrics)))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no cluster configuration (in-cluster or kubeconfig): running without cluster data; cluster-aware rules never deny");
+            readiness.cluster.store(true, Ordering::Relaxed);
+            None
+        }
+    }
+}

@@ -1,0 +1,581 @@
+//! The HTTPS admission server: router and handlers, the hardened TLS accept loop, the
+//! health/metrics listener, and graceful shutdown.
+//!
+//! Handlers only extract the body and call [`crate::admission`]; every HTTP-level failure is
+//! an [`ApiError`] answered with a JSON body.
+
+pub mod metrics;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::admission::{Admission, Cluster, Endpoint, ReviewError};
+use crate::config::Policy;
+use metrics::Metrics;
+use tls::CertStore;
+
+/// Tunables of the server, with production defaults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Largest accepted request body. The API server accepts 3 MiB objects and an UPDATE
+    /// review carries two of them, hence 8 MiB rather than axum's 2 MB.
+    pub max_body_bytes: usize,
+    /// Time allowed to read a request's headers (slow-loris guard).
+    pub header_timeout: Duration,
+    /// Time allowed to read a request's body.
+    pub body_timeout: Duration,
+    /// Time allowed for a TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Most concurrent connections; further ones are closed at once.
+    pub max_connections: usize,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// How often certificate files are checked for rotation.
+    pub cert_reload_interval: Duration,
+    /// bulwark's own namespace: never evaluated, so bulwark can always recover itself.
+    pub own_namespace: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_body_bytes: 8 * 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(5),
+            max_connections: 1024,
+            shutdown_timeout: Duration::from_secs(25),
+            cert_reload_interval: Duration::from_secs(5),
+            own_namespace: "bulwark-system".into(),
+        }
+    }
+}
+
+/// Readiness: certificates and policy loaded, cluster caches synced, not shutting down.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    /// Serving certificate loaded.
+    pub certs: AtomicBool,
+    /// Policy loaded.
+    pub policy: AtomicBool,
+    /// Cluster caches synced (set at once when running without a cluster).
+    pub cluster: AtomicBool,
+    /// SIGTERM received: not ready any more.
+    pub shutting_down: AtomicBool,
+}
+
+impl Readiness {
+    /// Whether `/readyz` answers 200.
+    pub fn is_ready(&self) -> bool {
+        self.certs.load(Ordering::Relaxed)
+            && self.policy.load(Ordering::Relaxed)
+            && self.cluster.load(Ordering::Relaxed)
+            && !self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+/// Shared state of the handlers.
+pub struct AppState {
+    /// The policy.
+    pub policy: Arc<Policy>,
+    /// Cluster state, when connected.
+    pub cluster: Option<Arc<dyn Cluster>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Readiness flags.
+    pub readiness: Arc<Readiness>,
+    /// Tunables.
+    pub options: Options,
+}
+
+/// An HTTP-level failure, answered as JSON: `{"error": "...", "code": N}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Content-Type is not JSON.
+    #[error("Content-Type must be application/json, got {0:?}")]
+    ContentType(String),
+    /// Body larger than the limit.
+    #[error("request body exceeds the {0}-byte limit")]
+    TooLarge(usize),
+    /// Body not received in time.
+    #[error("request body not received within {0:?}")]
+    Timeout(Duration),
+    /// Body could not be read.
+    #[error("cannot read request body: {0}")]
+    Body(String),
+    /// Not a usable AdmissionReview.
+    #[error(transparent)]
+    Review(#[from] ReviewError),
+    /// Unknown path.
+    #[error("not found: use POST /validate or POST /mutate")]
+    NotFound,
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            ApiError::ContentType(_) => "content_type",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::Timeout(_) => "body_timeout",
+            ApiError::Body(_) => "body",
+            ApiError::Review(_) => "bad_review",
+            ApiError::NotFound => "not_found",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        json_response(
+            status,
+            serde_json::to_vec(
+                &serde_json::json!({"error": self.to_string(), "code": status.as_u16()}),
+            )
+            .unwrap_or_default(),
+        )
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// The webhook routes, without hardening layers (see [`harden`]).
+pub fn routes(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
+}
+
+/// Wraps a router so a panicking handler is logged and answered with 500 while the process
+/// keeps serving.
+pub fn harden(router: Router) -> Router {
+    router.layer(CatchPanicLayer::custom(
+        |panic: Box<dyn std::any::Any + Send>| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(panic = %what, "handler panicked; request answered with 500");
+            json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::to_vec(&serde_json::json!({"error": "internal error", "code": 500}))
+                    .unwrap_or_default(),
+            )
+        },
+    ))
+}
+
+/// The webhook application: routes plus hardening.
+pub fn app(state: Arc<AppState>) -> Router {
+    harden(routes(state))
+}
+
+async fn validate(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    handle(&state, Endpoint::Validate, req).await
+}
+
+async fn mutate(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    handle(&state, Endpoint::Mutate, req).await
+}
+
+async fn handle(state: &AppState, endpoint: Endpoint, req: Request) -> Response {
+    let start = Instant::now();
+    match answer(state, endpoint, req, start).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            state.metrics.error(endpoint.as_str(), e.reason());
+            state
+                .metrics
+                .observe(endpoint.as_str(), start.elapsed().as_secs_f64());
+            tracing::info!(endpoint = endpoint.as_str(), error = %e, "bad request");
+            e.into_response()
+        }
+    }
+}
+
+async fn answer(
+    state: &AppState,
+    endpoint: Endpoint,
+    req: Request,
+    start: Instant,
+) -> Result<Response, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::ContentType(content_type.to_owned()));
+    }
+    let limit = state.options.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::TooLarge(limit)); // refused before reading a byte
+    }
+    // `Limited` stops reading at the limit, so a lying or chunked body is never buffered whole.
+    let body = Limited::new(req.into_body(), limit);
+    let bytes = match tokio::time::timeout(state.options.body_timeout, body.collect()).await {
+        Err(_) => return Err(ApiError::Timeout(state.options.body_timeout)),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(ApiError::TooLarge(limit));
+        }
+        Ok(Err(e)) => return Err(ApiError::Body(e.to_string())),
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    let admission = Admission {
+        policy: &state.policy,
+        cluster: state.cluster.as_deref(),
+        own_namespace: &state.options.own_namespace,
+        today: crate::engine::exemptions::today(),
+    };
+    let outcome = admission.review(endpoint, &bytes)?;
+    let body = outcome.to_json();
+    let elapsed = start.elapsed();
+    state
+        .metrics
+        .record(endpoint.as_str(), &outcome, elapsed.as_secs_f64());
+    // One line per request at DEBUG (INFO on the hot path costs 10-25% of throughput);
+    // denials at INFO. Objects are never logged: they can hold secrets.
+    let rules = outcome.rule_ids().join(",");
+    if outcome.decision == crate::admission::Decision::Denied {
+        tracing::info!(
+            uid = %outcome.uid, endpoint = endpoint.as_str(), kind = %outcome.kind,
+            namespace = %outcome.namespace, name = %outcome.name, operation = %outcome.operation,
+            decision = outcome.decision.as_str(), mode = outcome.mode.as_str(), rules = %rules,
+            dry_run = outcome.dry_run, latency_us = elapsed.as_micros() as u64, "admission denied"
+        );
+    } else {
+        tracing::debug!(
+            uid = %outcome.uid, endpoint = endpoint.as_str(), kind = %outcome.kind,
+            namespace = %outcome.namespace, name = %outcome.name, operation = %outcome.operation,
+            decision = outcome.decision.as_str(), mode = outcome.mode.as_str(), rules = %rules,
+            dry_run = outcome.dry_run, latency_us = elapsed.as_micros() as u64, "admission reviewed"
+        );
+    }
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// The plain-HTTP health and metrics routes: `/healthz`, `/readyz`, `/metrics`.
+pub fn health_routes(metrics: Arc<Metrics>, readiness: Arc<Readiness>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get({
+                let readiness = readiness.clone();
+                move || async move {
+                    if readiness.is_ready() {
+                        (StatusCode::OK, "ready\n")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+            }),
+        )
+}
+
+/// Serves `router` over TLS on `listener` until `shutdown` resolves, then stops accepting
+/// and lets in-flight requests finish within `options.shutdown_timeout`.
+pub async fn serve_tls(
+    listener: TcpListener,
+    certs: Arc<CertStore>,
+    router: Router,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tls::TlsError> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(certs.server_config()?));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Duration::from_secs(30));
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(options.max_connections));
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, max = options.max_connections, "connection limit reached; closing new connection");
+            continue;
+        };
+        // Without TCP_NODELAY, small TLS records wait on Nagle + delayed ACK: 40-80 ms p99.
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let builder = builder.clone();
+        let service = service.clone();
+        let watcher = graceful.watcher();
+        let handshake_timeout = options.handshake_timeout;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(options.shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(timeout = ?options.shutdown_timeout, "shutdown timeout: closing remaining connections");
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Everything `bulwark serve` needs.
+pub struct ServeConfig {
+    /// Webhook listen address.
+    pub listen: SocketAddr,
+    /// Health/metrics listen address.
+    pub health_listen: SocketAddr,
+    /// Certificate store (already loaded).
+    pub certs: Arc<CertStore>,
+    /// Policy.
+    pub policy: Arc<Policy>,
+    /// Cluster state, when connected.
+    pub cluster: Option<Arc<dyn Cluster>>,
+    /// Readiness flags (the cluster task flips `cluster`).
+    pub readiness: Arc<Readiness>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Tunables.
+    pub options: Options,
+}
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Could not bind a listener.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS configuration failed.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// Binds both listeners, serves until `shutdown`, then shuts down gracefully: readiness
+/// goes false first, the listener stops accepting, in-flight requests finish.
+pub async fn run(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })
+    };
+    let listener = bind(config.listen).await?;
+    let health = bind(config.health_listen).await?;
+    run_on(listener, health, config, shutdown).await
+}
+
+/// As [`run`], on listeners the caller bound (tests bind port 0).
+pub async fn run_on(
+    listener: TcpListener,
+    health: TcpListener,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let readiness = config.readiness.clone();
+    let metrics = config.metrics.clone();
+    readiness.certs.store(true, Ordering::Relaxed);
+    readiness.policy.store(true, Ordering::Relaxed);
+    metrics.cert_expiry.set(config.certs.not_after());
+
+    let watch = tokio::spawn({
+        let certs = config.certs.clone();
+        let metrics = metrics.clone();
+        let interval = config.options.cert_reload_interval;
+        async move {
+            let expiry = async {
+                let mut tick = tokio::time::interval(interval);
+                loop {
+                    tick.tick().await;
+                    metrics.cert_expiry.set(certs.not_after());
+                }
+            };
+            tokio::join!(certs.clone().watch(interval), expiry);
+        }
+    });
+    let ready_gauge = tokio::spawn({
+        let readiness = readiness.clone();
+        let metrics = metrics.clone();
+        async move {
+            loop {
+                metrics.ready.set(i64::from(readiness.is_ready()));
+                metrics
+                    .cluster_synced
+                    .set(i64::from(readiness.cluster.load(Ordering::Relaxed)));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn({
+        let readiness = readiness.clone();
+        async move {
+            shutdown.await;
+            // Readiness first, so the endpoints controller stops routing here.
+            readiness.shutting_down.store(true, Ordering::Relaxed);
+            tracing::info!("shutdown requested: not ready; draining in-flight requests");
+            let _ = stop_tx.send(true);
+        }
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+
+    let health_router = health_routes(metrics.clone(), readiness.clone());
+    let health_task = tokio::spawn({
+        let rx = stop_rx.clone();
+        async move {
+            let _ = axum::serve(health, health_router)
+                .with_graceful_shutdown(stopped(rx))
+                .await;
+        }
+    });
+    let state = Arc::new(AppState {
+        policy: config.policy,
+        cluster: config.cluster,
+        metrics,
+        readiness,
+        options: config.options.clone(),
+    });
+    tracing::info!(
+        listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        health = %health_task_addr(&config.health_listen),
+        "bulwark serving"
+    );
+    let result = serve_tls(
+        listener,
+        config.certs,
+        app(state),
+        config.options,
+        stopped(stop_rx),
+    )
+    .await;
+    watch.abort();
+    ready_gauge.abort();
+    let _ = health_task.await;
+    tracing::info!("bulwark stopped");
+    result.map_err(ServeError::from)
+}
+
+fn health_task_addr(addr: &SocketAddr) -> String {
+    addr.to_string()
+}
