@@ -514,17 +514,38 @@ impl Admission<'_> {
         if self.policy.admission.anyone_may_exempt || self.is_exemption_admin(&req.user_info) {
             return None;
         }
+        // The built-in controllers copy the annotation from the owner (Deployment ->
+        // ReplicaSet -> Pod), which passed this guard; without this an exempted workload could
+        // never roll out. Only their identities, and only for controlled objects: a forged
+        // ownerReference from anyone else buys nothing.
+        if obj.is_controlled() && is_controller_manager(&req.user_info.username) {
+            return None;
+        }
         let old = req
             .old_object
             .and_then(|o| Workload::from_json(&obj.kind_name, o.get()).ok());
-        if old.is_some_and(|o| o.meta.annotations.get(key) == Some(new)) {
-            return None; // unchanged: set earlier by someone allowed to
+        // Unchanged rules and expiry: set earlier by someone allowed to. Moving or dropping
+        // `exempt-until` grants a new exemption just as much as changing the rule list.
+        let until = engine::exemptions::EXEMPT_UNTIL;
+        if old.is_some_and(|o| {
+            o.meta.annotations.get(key) == Some(new)
+                && o.meta.annotations.get(until) == obj.meta.annotations.get(until)
+        }) {
+            return None;
         }
         Some(format!(
             "user {:?} may not set the {key} annotation (exemption admins only)",
             req.user_info.username
         ))
     }
+}
+
+/// kube-controller-manager's identities: its own user, or (with
+/// `--use-service-account-credentials`, the usual setup) one service account per controller
+/// in kube-system.
+fn is_controller_manager(username: &str) -> bool {
+    username == "system:kube-controller-manager"
+        || username.starts_with("system:serviceaccount:kube-system:")
 }
 
 fn known_group(kind: Kind, group: &str) -> bool {

@@ -39,7 +39,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
     /// Seconds in-flight requests get to finish after SIGTERM.
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 20)]
     pub shutdown_timeout: u64,
     /// Seconds between checks of the certificate files for rotation.
     #[arg(long, default_value_t = 5)]

@@ -499,7 +499,9 @@ mod tests {
             .expect_err("must fail")
             .to_string();
         assert!(e.contains("podSecurity") || e.contains("strict"), "{e}");
-        let e = Policy::from_yaml("rulez: {}\n").expect_err("must fail").to_string();
+        let e = Policy::from_yaml("rulez: {}\n")
+            .expect_err("must fail")
+            .to_string();
         assert!(e.contains("rulez"), "{e}");
         let e = Policy::from_yaml("exemptions:\n  workloads:\n  - name: x\n    rules: [nope]\n")
             .expect_err("must fail")

@@ -1068,7 +1068,8 @@ mod tests {
 
     #[test]
     fn wrong_types_are_errors_not_panics() {
-        let err = Workload::from_json("Pod", r#"{"spec":{"containers":"nope"}}"#).expect_err("must fail");
+        let err =
+            Workload::from_json("Pod", r#"{"spec":{"containers":"nope"}}"#).expect_err("must fail");
         assert!(err.to_string().contains("invalid Pod object"), "{err}");
         assert!(matches!(
             Workload::from_json_any(r#"{"metadata":{}}"#),

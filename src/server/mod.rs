@@ -62,7 +62,7 @@ impl Default for Options {
             body_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(5),
             max_connections: 1024,
-            shutdown_timeout: Duration::from_secs(25),
+            shutdown_timeout: Duration::from_secs(20),
             cert_reload_interval: Duration::from_secs(5),
             own_namespace: "bulwark-system".into(),
         }
