@@ -1,0 +1,280 @@
+//! Building an RFC 6902 patch that only fills gaps.
+//!
+//! [`Patcher`] keeps a working copy of the object with every operation applied, so later
+//! defaults see earlier ones. It only ever emits:
+//! - `add` of a field that is absent; when parents are missing, one `add` of the first missing
+//!   ancestor carrying the whole nested value (never a child path under a missing parent);
+//! - `replace` of an explicit `null` (which stands for unset);
+//! - `replace` of bulwark's own annotation ([`Patcher::set`]).
+//!
+//! A field added under a parent this patch already added is merged into that earlier
+//! operation's value, so patches stay short and readable.
+
+use json_patch::jsonptr::{PointerBuf, Token};
+use json_patch::{AddOperation, Patch, PatchOperation, ReplaceOperation};
+use serde_json::{Map, Value};
+
+/// One step of a path: an object key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    /// Object key (unescaped).
+    Key(String),
+    /// Array index.
+    Index(usize),
+}
+
+/// A path into the object, built with [`Path::key`] and [`Path::idx`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Path(pub Vec<Seg>);
+
+impl Path {
+    /// The root.
+    pub fn root() -> Path {
+        Path(Vec::new())
+    }
+
+    /// A path from dotted keys, e.g. `spec.template.spec`.
+    pub fn dotted(s: &str) -> Path {
+        Path(s.split('.').map(|k| Seg::Key(k.to_owned())).collect())
+    }
+
+    /// This path extended by an object key.
+    pub fn key(&self, k: &str) -> Path {
+        let mut p = self.clone();
+        p.0.push(Seg::Key(k.to_owned()));
+        p
+    }
+
+    /// This path extended by an array index.
+    pub fn idx(&self, i: usize) -> Path {
+        let mut p = self.clone();
+        p.0.push(Seg::Index(i));
+        p
+    }
+
+    /// The RFC 6901 pointer (keys escaped: `/` -> `~1`, `~` -> `~0`).
+    pub fn pointer(&self) -> PointerBuf {
+        PointerBuf::from_tokens(self.0.iter().map(|s| match s {
+            Seg::Key(k) => Token::new(k.clone()),
+            Seg::Index(i) => Token::from(*i),
+        }))
+    }
+}
+
+/// Reads `path` in `doc`.
+pub fn get<'v>(doc: &'v Value, path: &Path) -> Option<&'v Value> {
+    path.0.iter().try_fold(doc, |cur, seg| match (cur, seg) {
+        (Value::Object(m), Seg::Key(k)) => m.get(k),
+        (Value::Array(a), Seg::Index(i)) => a.get(*i),
+        _ => None,
+    })
+}
+
+fn get_mut<'v>(doc: &'v mut Value, segs: &[Seg]) -> Option<&'v mut Value> {
+    segs.iter().try_fold(doc, |cur, seg| match (cur, seg) {
+        (Value::Object(m), Seg::Key(k)) => m.get_mut(k),
+        (Value::Array(a), Seg::Index(i)) => a.get_mut(*i),
+        _ => None,
+    })
+}
+
+/// Sets the last key of `segs` under its (existing) parent object.
+fn put(doc: &mut Value, segs: &[Seg], value: Value) {
+    let Some((Seg::Key(last), parent)) = segs.split_last() else {
+        return;
+    };
+    if let Some(Value::Object(m)) = get_mut(doc, parent) {
+        m.insert(last.clone(), value);
+    }
+}
+
+#[derive(Debug)]
+struct Op {
+    path: Vec<Seg>,
+    replace: bool,
+    value: Value,
+}
+
+/// Accumulates gap-filling operations against an object.
+#[derive(Debug)]
+pub struct Patcher {
+    doc: Value,
+    ops: Vec<Op>,
+}
+
+impl Patcher {
+    /// A patcher for `original` (copied).
+    pub fn new(original: &Value) -> Patcher {
+        Patcher {
+            doc: original.clone(),
+            ops: Vec::new(),
+        }
+    }
+
+    /// The value at `path` in the working copy.
+    pub fn get(&self, path: &Path) -> Option<&Value> {
+        get(&self.doc, path)
+    }
+
+    /// Whether `path` holds a value other than `null`.
+    pub fn is_set(&self, path: &Path) -> bool {
+        self.get(path).is_some_and(|v| !v.is_null())
+    }
+
+    /// Sets `path` to `value` when it is absent or `null`, creating missing parent objects.
+    /// Returns whether anything changed. Gives up (returns `false`) when an ancestor is not an
+    /// object, or when an array element would have to be created.
+    pub fn fill(&mut self, path: &Path, value: Value) -> bool {
+        let segs = &path.0;
+        let mut cur = &self.doc;
+        for (i, seg) in segs.iter().enumerate() {
+            let next = match (cur, seg) {
+                (Value::Object(m), Seg::Key(k)) => m.get(k),
+                (Value::Array(a), Seg::Index(n)) => match a.get(*n) {
+                    Some(v) if !v.is_null() => Some(v),
+                    _ => return false, // never create array elements
+                },
+                _ => return false, // not the shape we expect: leave it to validation
+            };
+            match next {
+                Some(v) if !v.is_null() => cur = v,
+                found => {
+                    let replace = found.is_some();
+                    let mut nested = value;
+                    for s in segs[i + 1..].iter().rev() {
+                        let Seg::Key(k) = s else { return false };
+                        let mut m = Map::new();
+                        m.insert(k.clone(), nested);
+                        nested = Value::Object(m);
+                    }
+                    self.emit(segs[..=i].to_vec(), replace, nested);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Sets `path` to `value`, replacing a different existing value. Only for bulwark's own
+    /// fields (the `bulwark.dev/defaulted` annotation).
+    pub fn set(&mut self, path: &Path, value: Value) -> bool {
+        match self.get(path) {
+            Some(v) if v == &value => false,
+            Some(v) if !v.is_null() => {
+                self.emit(path.0.clone(), true, value);
+                true
+            }
+            _ => self.fill(path, value),
+        }
+    }
+
+    fn emit(&mut self, path: Vec<Seg>, replace: bool, value: Value) {
+        put(&mut self.doc, &path, value.clone());
+        // Merge into an earlier operation that created an ancestor of `path`.
+        if let Some(op) = self
+            .ops
+            .iter_mut()
+            .find(|op| op.path.len() < path.len() && path.starts_with(&op.path))
+        {
+            put(&mut op.value, &path[op.path.len()..], value);
+            return;
+        }
+        self.ops.push(Op {
+            path,
+            replace,
+            value,
+        });
+    }
+
+    /// The RFC 6902 patch.
+    pub fn into_patch(self) -> Patch {
+        Patch(
+            self.ops
+                .into_iter()
+                .map(|op| {
+                    let path = Path(op.path).pointer();
+                    if op.replace {
+                        PatchOperation::Replace(ReplaceOperation {
+                            path,
+                            value: op.value,
+                        })
+                    } else {
+                        PatchOperation::Add(AddOperation {
+                            path,
+                            value: op.value,
+                        })
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ops(p: Patcher) -> Value {
+        serde_json::to_value(p.into_patch()).expect("serializes")
+    }
+
+    #[test]
+    fn adds_whole_missing_parent_and_merges_later_children() {
+        let doc = json!({"spec": {"containers": [{"name": "a"}]}});
+        let mut p = Patcher::new(&doc);
+        let sc = Path::dotted("spec.containers")
+            .idx(0)
+            .key("securityContext");
+        assert!(p.fill(&sc.key("privileged"), json!(false)));
+        assert!(p.fill(&sc.key("capabilities").key("drop"), json!(["ALL"])));
+        assert!(
+            !p.fill(&sc.key("privileged"), json!(true)),
+            "set values stay"
+        );
+        assert_eq!(
+            ops(p),
+            json!([{"op": "add", "path": "/spec/containers/0/securityContext",
+                    "value": {"privileged": false, "capabilities": {"drop": ["ALL"]}}}])
+        );
+    }
+
+    #[test]
+    fn replaces_null_escapes_keys_and_never_creates_array_elements() {
+        let doc = json!({"metadata": {"labels": null}, "spec": {"containers": []}});
+        let mut p = Patcher::new(&doc);
+        assert!(p.fill(&Path::dotted("metadata.labels").key("a.io/n~x"), json!("v")));
+        assert!(p.fill(&Path::dotted("metadata.labels").key("b/c"), json!("w")));
+        assert!(!p.fill(&Path::dotted("spec.containers").idx(0).key("x"), json!(1)));
+        let mut q = Patcher::new(&json!({"metadata": {"labels": {}}}));
+        assert!(q.fill(&Path::dotted("metadata.labels").key("a.io/n~x"), json!("v")));
+        assert_eq!(
+            ops(q),
+            json!([{"op": "add", "path": "/metadata/labels/a.io~1n~0x", "value": "v"}])
+        );
+        assert_eq!(
+            ops(p),
+            json!([{"op": "replace", "path": "/metadata/labels", "value": {"a.io/n~x": "v", "b/c": "w"}}])
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_left_alone() {
+        let mut p = Patcher::new(&json!({"spec": "text"}));
+        assert!(!p.fill(&Path::dotted("spec.x"), json!(1)));
+        assert!(p.into_patch().0.is_empty());
+    }
+
+    #[test]
+    fn set_replaces_only_different_values() {
+        let path = Path::dotted("metadata.annotations").key("bulwark.dev/defaulted");
+        let mut p =
+            Patcher::new(&json!({"metadata": {"annotations": {"bulwark.dev/defaulted": "a"}}}));
+        assert!(!p.set(&path, json!("a")));
+        assert!(p.set(&path, json!("a,b")));
+        assert_eq!(
+            ops(p),
+            json!([{"op": "replace", "path": "/metadata/annotations/bulwark.dev~1defaulted", "value": "a,b"}])
+        );
+    }
+}
