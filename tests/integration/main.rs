@@ -1,3 +1,8 @@
 //! Integration tests, one binary (faster builds).
 
+mod cluster;
+mod deploy;
+mod modes;
+mod mutate;
 mod pss;
+mod server;

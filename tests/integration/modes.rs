@@ -1,0 +1,2006 @@
+//! Enforcement modes, namespace opt-in, exemptions and cluster-aware checks, through
+//! `Admission::review` with a fake `Cluster`: the whole mode x origin matrix as table tests.
+//!
+//! Every case names the rules it expects denied and the rules it expects reported without
+//! denial (warnings or audit), exactly: a rule that appears or vanishes fails the case.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bulwark::admission::{Admission, Cluster, Decision, Endpoint, MODE_LABEL, Outcome};
+use bulwark::config::{Mode, Policy};
+use bulwark::engine::exemptions::{EXEMPT, EXEMPT_REASON, EXEMPT_UNTIL, parse_date};
+use bulwark::engine::{HpaInfo, Inventory, PdbInfo, Severity};
+use bulwark::workload::{IntOrString, LabelSelector};
+use serde_json::{Value, json};
+
+const OWN_NAMESPACE: &str = "bulwark-system";
+const TODAY: &str = "2026-01-31";
+
+fn today() -> i64 {
+    parse_date(TODAY).expect("date")
+}
+
+// ---------------------------------------------------------------------------------------
+// The fake cluster.
+
+/// Cluster state as a test wants it. `synced: false` answers "no data" everywhere, as the
+/// reflector-backed cluster does before its caches have their initial lists.
+#[derive(Clone)]
+struct Fake {
+    synced: bool,
+    namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    pdbs: Vec<PdbInfo>,
+    hpas: Vec<(String, String, String, HpaInfo)>,
+}
+
+impl Inventory for Fake {
+    fn pdbs(&self, namespace: &str) -> Option<Vec<PdbInfo>> {
+        self.synced.then(|| {
+            self.pdbs
+                .iter()
+                .filter(|p| p.namespace == namespace)
+                .cloned()
+                .collect()
+        })
+    }
+
+    fn hpa_for(&self, namespace: &str, kind: &str, name: &str) -> Option<Option<HpaInfo>> {
+        self.synced.then(|| {
+            self.hpas
+                .iter()
+                .find(|(ns, k, n, _)| {
+                    (ns.as_str(), k.as_str(), n.as_str()) == (namespace, kind, name)
+                })
+                .map(|(_, _, _, h)| h.clone())
+        })
+    }
+
+    fn is_complete(&self) -> bool {
+        false // a live cluster
+    }
+}
+
+impl Cluster for Fake {
+    fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        if !self.synced {
+            return None;
+        }
+        self.namespaces.get(name).cloned()
+    }
+
+    fn as_inventory(&self) -> &dyn Inventory {
+        self
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn web_selector() -> LabelSelector {
+    LabelSelector {
+        match_labels: labels(&[("app.kubernetes.io/name", "web")]),
+        match_expressions: Vec::new(),
+    }
+}
+
+fn pdb(name: &str, min: Option<IntOrString>, max: Option<IntOrString>) -> PdbInfo {
+    PdbInfo {
+        namespace: "shop".into(),
+        name: name.into(),
+        selector: Some(web_selector()),
+        min_available: min,
+        max_unavailable: max,
+    }
+}
+
+/// Namespace `shop` with `ns_labels` (and `legacy`, unlabelled), a PDB allowing one
+/// disruption for the `web` pods, no HPA.
+fn cluster(ns_labels: &[(&str, &str)]) -> Fake {
+    Fake {
+        synced: true,
+        namespaces: [
+            ("shop".to_owned(), labels(ns_labels)),
+            ("legacy".to_owned(), BTreeMap::new()),
+        ]
+        .into_iter()
+        .collect(),
+        pdbs: vec![pdb("web", None, Some(IntOrString::Int(1)))],
+        hpas: Vec::new(),
+    }
+}
+
+fn unlabelled() -> Fake {
+    cluster(&[])
+}
+
+fn labelled(mode: &str) -> Fake {
+    cluster(&[(MODE_LABEL, mode)])
+}
+
+fn with_pdbs(mut c: Fake, pdbs: Vec<PdbInfo>) -> Fake {
+    c.pdbs = pdbs;
+    c
+}
+
+fn with_hpa(mut c: Fake, min: i64) -> Fake {
+    c.hpas.push((
+        "shop".into(),
+        "Deployment".into(),
+        "web".into(),
+        HpaInfo {
+            name: "web".into(),
+            min_replicas: min,
+            max_replicas: 10,
+        },
+    ));
+    c
+}
+
+fn unsynced() -> Fake {
+    Fake {
+        synced: false,
+        ..unlabelled()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Objects.
+
+/// A Deployment in `shop` that passes every rule (with the PDB of `cluster`).
+fn good_deploy() -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "labels": {"app.kubernetes.io/name": "web"}},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "web"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": {"app.kubernetes.io/name": "web"}},
+                "spec": {
+                    "serviceAccountName": "web",
+                    "automountServiceAccountToken": false,
+                    "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "web"}}}],
+                    "containers": [{
+                        "name": "app",
+                        "image": "registry.example.com/shop/web:1.4.2",
+                        "ports": [{"name": "http", "containerPort": 8080}],
+                        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}},
+                        "livenessProbe": {"httpGet": {"path": "/health", "port": "http"}},
+                        "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+                        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                                      "limits": {"cpu": "1", "memory": "512Mi"}},
+                        "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                            "capabilities": {"drop": ["ALL"]}, "privileged": false}
+                    }]
+                }
+            }
+        }
+    })
+}
+
+/// Sets `pointer` (created if missing, one level) to `value`.
+fn set(mut v: Value, pointer: &str, value: Value) -> Value {
+    let (parent, key) = pointer.rsplit_once('/').expect("pointer");
+    v.pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("no object at {parent}"))
+        .insert(key.replace("~1", "/").replace("~0", "~"), value);
+    v
+}
+
+fn remove(mut v: Value, pointer: &str) -> Value {
+    let (parent, key) = pointer.rsplit_once('/').expect("pointer");
+    if let Some(o) = v.pointer_mut(parent).and_then(Value::as_object_mut) {
+        o.remove(key);
+    }
+    v
+}
+
+fn in_namespace(v: Value, ns: &str) -> Value {
+    set(v, "/metadata/namespace", json!(ns))
+}
+
+/// `good_deploy` with a privileged container: only `privileged` fails.
+fn privileged() -> Value {
+    set(
+        good_deploy(),
+        "/spec/template/spec/containers/0/securityContext/privileged",
+        json!(true),
+    )
+}
+
+fn replicas(v: Value, n: i64) -> Value {
+    set(v, "/spec/replicas", json!(n))
+}
+
+fn unspread(v: Value) -> Value {
+    remove(v, "/spec/template/spec/topologySpreadConstraints")
+}
+
+fn annotated(v: Value, pairs: &[(&str, &str)]) -> Value {
+    let ann: serde_json::Map<String, Value> = pairs
+        .iter()
+        .map(|(k, val)| ((*k).to_owned(), json!(val)))
+        .collect();
+    set(v, "/metadata/annotations", Value::Object(ann))
+}
+
+/// `privileged()` exempted from `privileged` with a reason (plus `extra` annotations).
+fn exempted(extra: &[(&str, &str)]) -> Value {
+    let mut pairs = vec![
+        (EXEMPT, "privileged"),
+        (EXEMPT_REASON, "node agent, ticket OPS-1"),
+    ];
+    pairs.extend_from_slice(extra);
+    annotated(privileged(), &pairs)
+}
+
+/// The pod template of a workload as a bare Pod (metadata of the workload, so the same
+/// annotations).
+fn to_pod(workload: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": workload["metadata"].clone(),
+        "spec": workload["spec"]["template"]["spec"].clone()})
+}
+
+/// `workload` as a controller-created `kind` (a ReplicaSet keeps the workload's spec, a
+/// Pod takes its template) owned by an `owner`.
+fn controlled(workload: Value, kind: &str, owner: &str) -> Value {
+    let obj = if kind == "Pod" {
+        to_pod(workload)
+    } else {
+        set(workload, "/kind", json!(kind))
+    };
+    set(
+        obj,
+        "/metadata/ownerReferences",
+        json!([{"apiVersion": "apps/v1", "kind": owner, "name": "web", "uid": "0b9f-owner",
+            "controller": true, "blockOwnerDeletion": true}]),
+    )
+}
+
+fn namespace(name: &str, mode: Option<&str>) -> Value {
+    let mut l = json!({"pod-security.kubernetes.io/enforce": "restricted"});
+    if let Some(m) = mode {
+        l[MODE_LABEL] = json!(m);
+    }
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": l}})
+}
+
+fn hpa(min: Option<i64>, max: i64) -> Value {
+    let mut spec = json!({"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "maxReplicas": max});
+    if let Some(m) = min {
+        spec["minReplicas"] = json!(m);
+    }
+    json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "shop"}, "spec": spec})
+}
+
+fn pdb_object(spec: Value) -> Value {
+    let mut spec = spec;
+    spec["selector"] = json!({"matchLabels": {"app.kubernetes.io/name": "web"}});
+    json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web", "namespace": "shop"}, "spec": spec})
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests and expectations.
+
+const DEV: (&str, &[&str]) = ("alice", &["developers", "system:authenticated"]);
+/// An exemption admin by name (see `ADMINS`).
+const ADMIN: (&str, &[&str]) = ("carol", &["developers", "system:authenticated"]);
+/// An exemption admin by group (see `ADMINS`).
+const PLATFORM: (&str, &[&str]) = ("dave", &["platform-team", "system:authenticated"]);
+
+const DEPLOYMENT_CONTROLLER: (&str, &[&str]) = (
+    "system:serviceaccount:kube-system:deployment-controller",
+    &[
+        "system:serviceaccounts",
+        "system:serviceaccounts:kube-system",
+        "system:authenticated",
+    ],
+);
+const REPLICASET_CONTROLLER: (&str, &[&str]) = (
+    "system:serviceaccount:kube-system:replicaset-controller",
+    &[
+        "system:serviceaccounts",
+        "system:serviceaccounts:kube-system",
+        "system:authenticated",
+    ],
+);
+
+/// Policy fragment naming the exemption admins.
+const ADMINS: &str =
+    "admission:\n  exemptionAdminUsers: [carol]\n  exemptionAdminGroups: [platform-team]\n";
+
+fn review_body(op: &str, object: &Value, old: Option<&Value>, user: (&str, &[&str])) -> Vec<u8> {
+    let kind = object["kind"].as_str().expect("kind");
+    let group = object["apiVersion"]
+        .as_str()
+        .and_then(|v| v.rsplit_once('/'))
+        .map_or("", |(g, _)| g);
+    let namespace = if kind == "Namespace" {
+        Value::Null
+    } else {
+        object["metadata"]["namespace"].clone()
+    };
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "3f1c-modes",
+            "kind": {"group": group, "version": "v1", "kind": kind},
+            "resource": {"group": group, "version": "v1", "resource": format!("{}s", kind.to_lowercase())},
+            "namespace": namespace,
+            "name": object["metadata"]["name"],
+            "operation": op,
+            "userInfo": {"username": user.0, "groups": user.1},
+            "object": object,
+            "oldObject": old,
+        }
+    }))
+    .expect("json")
+}
+
+fn policy(yaml: &str) -> Policy {
+    Policy::from_yaml(yaml).unwrap_or_else(|e| panic!("policy {yaml:?}: {e}"))
+}
+
+fn review(
+    policy: &Policy,
+    cluster: Option<&Fake>,
+    op: &str,
+    object: &Value,
+    old: Option<&Value>,
+    user: (&str, &[&str]),
+) -> Outcome {
+    let admission = Admission {
+        policy,
+        cluster: cluster.map(|c| c as &dyn Cluster),
+        own_namespace: OWN_NAMESPACE,
+        today: today(),
+    };
+    admission
+        .review(Endpoint::Validate, &review_body(op, object, old, user))
+        .expect("a usable AdmissionReview")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Not evaluated at all: allowed, no findings, no warnings.
+    Skipped,
+    /// Evaluated, nothing to say.
+    Allowed,
+    /// Admitted with warnings / audit findings.
+    Warned,
+    /// Denied (403).
+    Denied,
+}
+
+struct Want {
+    verdict: Verdict,
+    /// The mode the object was judged in (`None`: don't care).
+    mode: Option<Mode>,
+    /// Rule ids denied, exactly.
+    denied: &'static [&'static str],
+    /// Rule ids reported without denying (warnings and audit), exactly.
+    reported: &'static [&'static str],
+}
+
+const fn skipped(mode: Option<Mode>) -> Want {
+    Want {
+        verdict: Verdict::Skipped,
+        mode,
+        denied: &[],
+        reported: &[],
+    }
+}
+
+const fn allowed(mode: Mode) -> Want {
+    Want {
+        verdict: Verdict::Allowed,
+        mode: Some(mode),
+        denied: &[],
+        reported: &[],
+    }
+}
+
+const fn warned(mode: Mode, reported: &'static [&'static str]) -> Want {
+    Want {
+        verdict: Verdict::Warned,
+        mode: Some(mode),
+        denied: &[],
+        reported,
+    }
+}
+
+const fn denied(denied: &'static [&'static str], reported: &'static [&'static str]) -> Want {
+    Want {
+        verdict: Verdict::Denied,
+        mode: Some(Mode::Enforce),
+        denied,
+        reported,
+    }
+}
+
+struct Case {
+    name: &'static str,
+    policy: &'static str,
+    cluster: Option<Fake>,
+    op: &'static str,
+    object: Value,
+    old: Option<Value>,
+    user: (&'static str, &'static [&'static str]),
+    want: Want,
+}
+
+impl Case {
+    fn new(
+        name: &'static str,
+        policy: &'static str,
+        cluster: Option<Fake>,
+        object: Value,
+        want: Want,
+    ) -> Case {
+        Case {
+            name,
+            policy,
+            cluster,
+            op: "CREATE",
+            object,
+            old: None,
+            user: DEV,
+            want,
+        }
+    }
+
+    fn by(mut self, user: (&'static str, &'static [&'static str])) -> Case {
+        self.user = user;
+        self
+    }
+
+    fn update(mut self, old: Value) -> Case {
+        self.op = "UPDATE";
+        self.old = Some(old);
+        self
+    }
+}
+
+fn ids<'a>(it: impl Iterator<Item = &'a str>) -> BTreeSet<&'a str> {
+    it.collect()
+}
+
+/// Checks one outcome against `want`; every mismatch names the case.
+fn check(name: &str, out: &Outcome, want: &Want) {
+    let ctx = || {
+        format!(
+            "case {name:?}: decision {:?} mode {:?} status {:?} warnings {:#?} findings {:#?}",
+            out.decision, out.mode, out.status, out.warnings, out.findings
+        )
+    };
+    let decision = match want.verdict {
+        Verdict::Skipped => Decision::Skipped,
+        Verdict::Allowed => Decision::Allowed,
+        Verdict::Warned => Decision::Warned,
+        Verdict::Denied => Decision::Denied,
+    };
+    assert_eq!(out.decision, decision, "{}", ctx());
+    assert_eq!(out.allowed, want.verdict != Verdict::Denied, "{}", ctx());
+    if let Some(mode) = want.mode {
+        assert_eq!(out.mode, mode, "{}", ctx());
+    }
+    let denied = ids(out
+        .findings
+        .iter()
+        .filter(|(f, m)| *m == Mode::Enforce && f.severity == Severity::Error)
+        .map(|(f, _)| f.rule));
+    let reported = ids(out
+        .findings
+        .iter()
+        .filter(|(f, m)| !(*m == Mode::Enforce && f.severity == Severity::Error))
+        .map(|(f, _)| f.rule));
+    assert_eq!(
+        denied,
+        ids(want.denied.iter().copied()),
+        "denied rules: {}",
+        ctx()
+    );
+    assert_eq!(
+        reported,
+        ids(want.reported.iter().copied()),
+        "reported rules: {}",
+        ctx()
+    );
+    match want.verdict {
+        Verdict::Skipped | Verdict::Allowed => {
+            assert!(out.warnings.is_empty(), "{}", ctx());
+            assert!(out.status.is_none(), "{}", ctx());
+        }
+        Verdict::Warned => assert!(out.status.is_none(), "{}", ctx()),
+        Verdict::Denied => {
+            let (code, msg) = out.status.clone().expect("status");
+            assert_eq!(code, 403, "{}", ctx());
+            for rule in want.denied {
+                assert!(
+                    msg.contains(&format!("[{rule}]")),
+                    "{rule} not in the denial: {}",
+                    ctx()
+                );
+            }
+        }
+    }
+    // Every reported finding reaches the user as a warning naming its rule.
+    for rule in want.reported {
+        assert!(
+            out.warnings
+                .iter()
+                .any(|w| w.contains(&format!(" {rule}: "))),
+            "{rule} has no warning: {}",
+            ctx()
+        );
+    }
+}
+
+fn run(cases: Vec<Case>) {
+    let mut names = BTreeSet::new();
+    for case in &cases {
+        assert!(
+            names.insert(case.name),
+            "duplicate case name {:?}",
+            case.name
+        );
+        let policy = policy(case.policy);
+        let out = review(
+            &policy,
+            case.cluster.as_ref(),
+            case.op,
+            &case.object,
+            case.old.as_ref(),
+            case.user,
+        );
+        check(case.name, &out, &case.want);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The matrix.
+
+const ENFORCE: &str = "mode: enforce\n";
+const AUDIT: &str = "mode: audit\n";
+const OFF: &str = "mode: off\n";
+const OPT_IN: &str = "scope: opt-in\n";
+const OPT_IN_AUDIT: &str = "scope: opt-in\nmode: audit\n";
+
+#[test]
+fn cluster_default_mode_and_namespace_label() {
+    use Mode::*;
+    const P: &[&str] = &["privileged"];
+    run(vec![
+        // Cluster default, namespace known and unlabelled.
+        Case::new(
+            "enforce, unlabelled: denies",
+            ENFORCE,
+            Some(unlabelled()),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "audit, unlabelled: admits with warnings",
+            AUDIT,
+            Some(unlabelled()),
+            privileged(),
+            warned(Audit, P),
+        ),
+        Case::new(
+            "off, unlabelled: not evaluated",
+            OFF,
+            Some(unlabelled()),
+            privileged(),
+            skipped(Some(Off)),
+        ),
+        Case::new(
+            "enforce, clean object: allowed",
+            ENFORCE,
+            Some(unlabelled()),
+            good_deploy(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "audit, clean object: allowed without warnings",
+            AUDIT,
+            Some(unlabelled()),
+            good_deploy(),
+            allowed(Audit),
+        ),
+        // The namespace label overrides the cluster default, both ways.
+        Case::new(
+            "enforce + label audit",
+            ENFORCE,
+            Some(labelled("audit")),
+            privileged(),
+            warned(Audit, P),
+        ),
+        Case::new(
+            "enforce + label off",
+            ENFORCE,
+            Some(labelled("off")),
+            privileged(),
+            skipped(Some(Off)),
+        ),
+        Case::new(
+            "enforce + label enforce",
+            ENFORCE,
+            Some(labelled("enforce")),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "audit + label enforce",
+            AUDIT,
+            Some(labelled("enforce")),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "audit + label off",
+            AUDIT,
+            Some(labelled("off")),
+            privileged(),
+            skipped(Some(Off)),
+        ),
+        Case::new(
+            "off + label enforce",
+            OFF,
+            Some(labelled("enforce")),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "off + label audit",
+            OFF,
+            Some(labelled("audit")),
+            privileged(),
+            warned(Audit, P),
+        ),
+        // A label value that is not a mode does not count: the cluster default applies.
+        Case::new(
+            "enforce + label bogus",
+            ENFORCE,
+            Some(labelled("Audit")),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "audit + label bogus",
+            AUDIT,
+            Some(labelled("yes")),
+            privileged(),
+            warned(Audit, P),
+        ),
+        // Cluster scope, namespace unknown to the cache: the cluster default.
+        Case::new(
+            "enforce, namespace not in the cache",
+            ENFORCE,
+            Some(unlabelled()),
+            in_namespace(privileged(), "brand-new"),
+            denied(P, &["disruption-budget"]),
+        ),
+        // No cluster at all: the cluster default.
+        Case::new(
+            "enforce, no cluster",
+            ENFORCE,
+            None,
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "audit, no cluster",
+            AUDIT,
+            None,
+            privileged(),
+            warned(Audit, P),
+        ),
+        Case::new(
+            "off, no cluster",
+            OFF,
+            None,
+            privileged(),
+            skipped(Some(Off)),
+        ),
+        // Caches not synced yet: no namespace data, like no cluster.
+        Case::new(
+            "audit, caches unsynced",
+            AUDIT,
+            Some(unsynced()),
+            privileged(),
+            warned(Audit, P),
+        ),
+        // DELETE is never judged.
+        Case {
+            op: "DELETE",
+            ..Case::new(
+                "delete is never evaluated",
+                ENFORCE,
+                Some(unlabelled()),
+                privileged(),
+                skipped(Some(Enforce)),
+            )
+        },
+    ]);
+}
+
+#[test]
+fn opt_in_scope() {
+    use Mode::*;
+    const P: &[&str] = &["privileged"];
+    run(vec![
+        Case::new(
+            "opt-in, unlabelled: not evaluated",
+            OPT_IN,
+            Some(unlabelled()),
+            privileged(),
+            skipped(Some(Off)),
+        ),
+        Case::new(
+            "opt-in audit policy, unlabelled: not evaluated",
+            OPT_IN_AUDIT,
+            Some(unlabelled()),
+            privileged(),
+            skipped(Some(Off)),
+        ),
+        Case::new(
+            "opt-in, label enforce: denies",
+            OPT_IN,
+            Some(labelled("enforce")),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "opt-in audit policy, label enforce: denies",
+            OPT_IN_AUDIT,
+            Some(labelled("enforce")),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "opt-in, label audit: warns",
+            OPT_IN,
+            Some(labelled("audit")),
+            privileged(),
+            warned(Audit, P),
+        ),
+        Case::new(
+            "opt-in, label off: not evaluated",
+            OPT_IN,
+            Some(labelled("off")),
+            privileged(),
+            skipped(Some(Off)),
+        ),
+        Case::new(
+            "opt-in, bogus label: not opted in",
+            OPT_IN,
+            Some(labelled("on")),
+            privileged(),
+            skipped(Some(Off)),
+        ),
+        // Without namespace data (no cluster, caches unsynced, namespace not in the cache)
+        // bulwark cannot tell; the webhook's namespaceSelector (bulwark.dev/mode in
+        // (enforce, audit)) already limited the requests it receives to opted-in namespaces,
+        // so the policy mode applies.
+        Case::new(
+            "opt-in, no cluster: policy mode enforce",
+            OPT_IN,
+            None,
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "opt-in, no cluster: policy mode audit",
+            OPT_IN_AUDIT,
+            None,
+            privileged(),
+            warned(Audit, P),
+        ),
+        Case::new(
+            "opt-in, caches unsynced: policy mode",
+            OPT_IN,
+            Some(unsynced()),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "opt-in, namespace not in the cache: policy mode",
+            OPT_IN,
+            Some(unlabelled()),
+            in_namespace(privileged(), "brand-new"),
+            denied(P, &["disruption-budget"]),
+        ),
+        // A Namespace object is judged by its own labels.
+        Case::new(
+            "opt-in, Namespace without label: not evaluated",
+            OPT_IN,
+            Some(unlabelled()),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}),
+            skipped(Some(Off)),
+        ),
+        Case::new(
+            "opt-in, Namespace labelled audit: its own findings audited",
+            OPT_IN,
+            Some(unlabelled()),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "labels": {MODE_LABEL: "audit"}}}),
+            warned(Audit, &["namespace-pod-security"]),
+        ),
+    ]);
+}
+
+#[test]
+fn per_rule_mode_override() {
+    use Mode::*;
+    // privileged and replicas (1 replica, a known cluster without HPA) both fail.
+    let both = || replicas(privileged(), 1);
+    run(vec![
+        Case::new(
+            "no override: both deny",
+            ENFORCE,
+            Some(unlabelled()),
+            both(),
+            denied(&["privileged", "replicas"], &[]),
+        ),
+        Case::new(
+            "privileged audit: only replicas denies",
+            "mode: enforce\nrules:\n  privileged: {mode: audit}\n",
+            Some(unlabelled()),
+            both(),
+            denied(&["replicas"], &["privileged"]),
+        ),
+        Case::new(
+            "privileged audit alone: admitted with its warning",
+            "rules:\n  privileged: {mode: audit}\n",
+            Some(unlabelled()),
+            privileged(),
+            warned(Enforce, &["privileged"]),
+        ),
+        Case::new(
+            "privileged off: not reported at all",
+            "rules:\n  privileged: {mode: off}\n",
+            Some(unlabelled()),
+            privileged(),
+            allowed(Enforce),
+        ),
+        // A rule override never raises above the namespace's mode.
+        Case::new(
+            "namespace audit + rule enforce = audit",
+            "rules:\n  privileged: {mode: enforce}\n",
+            Some(labelled("audit")),
+            both(),
+            warned(Audit, &["privileged", "replicas"]),
+        ),
+        Case::new(
+            "cluster audit + rule enforce = audit",
+            "mode: audit\nrules:\n  privileged: {mode: enforce}\n",
+            Some(unlabelled()),
+            privileged(),
+            warned(Audit, &["privileged"]),
+        ),
+        Case::new(
+            "namespace off + rule enforce = off",
+            "rules:\n  privileged: {mode: enforce}\n",
+            Some(labelled("off")),
+            privileged(),
+            skipped(Some(Off)),
+        ),
+        Case::new(
+            "opt-in unlabelled + rule enforce = not evaluated",
+            "scope: opt-in\nrules:\n  privileged: {mode: enforce}\n",
+            Some(unlabelled()),
+            privileged(),
+            skipped(Some(Off)),
+        ),
+        Case::new(
+            "namespace enforce + rule audit = audit",
+            "mode: off\nrules:\n  privileged: {mode: audit}\n",
+            Some(labelled("enforce")),
+            both(),
+            denied(&["replicas"], &["privileged"]),
+        ),
+    ]);
+    // The audit override shows in the outcome: the finding is judged in audit.
+    let p = policy("rules:\n  privileged: {mode: audit}\n");
+    let out = review(&p, Some(&unlabelled()), "CREATE", &both(), None, DEV);
+    let modes: BTreeMap<&str, Mode> = out.findings.iter().map(|(f, m)| (f.rule, *m)).collect();
+    assert_eq!(modes["privileged"], Mode::Audit);
+    assert_eq!(modes["replicas"], Mode::Enforce);
+    assert_eq!(out.audit_annotations["violations"], "replicas");
+    assert_eq!(out.audit_annotations["audit-violations"], "privileged");
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.starts_with("bulwark [audit] error privileged:")),
+        "{:?}",
+        out.warnings
+    );
+}
+
+/// The (rule, path) pairs that enforce denies equal the error-severity pairs audit reports,
+/// for a set of varied objects, with the mode coming from the policy or from the label.
+#[test]
+fn audit_evaluates_exactly_as_enforce() {
+    let objects: Vec<(&str, Value)> = vec![
+        ("clean deployment", good_deploy()),
+        ("privileged deployment", privileged()),
+        (
+            "single replica, unspread, no PDB",
+            unspread(replicas(privileged(), 1)),
+        ),
+        (
+            "bare pod",
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "shop"},
+                "spec": {"hostNetwork": true, "containers": [{"name": "a", "image": "nginx",
+                    "env": [{"name": "DB_PASSWORD", "value": "hunter2"}],
+                    "securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}],
+                    "volumes": [{"name": "h", "hostPath": {"path": "/var/run"}}]}}),
+        ),
+        (
+            "cronjob without resources",
+            json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c", "namespace": "shop"},
+                "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                    "restartPolicy": "Never", "containers": [{"name": "a", "image": "busybox:latest"}]}}}}}}),
+        ),
+        ("hpa with minReplicas 1", hpa(Some(1), 1)),
+        ("statefulset, two replicas, no probes", {
+            let mut v = set(replicas(good_deploy(), 2), "/kind", json!("StatefulSet"));
+            v = remove(v, "/spec/strategy");
+            v = remove(v, "/spec/template/spec/containers/0/readinessProbe");
+            remove(v, "/spec/template/spec/containers/0/livenessProbe")
+        }),
+        (
+            "namespace without pod security label",
+            json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "team", "labels": {"team": "a"}}}),
+        ),
+        (
+            "invalid exemption (no reason)",
+            annotated(privileged(), &[(EXEMPT, "privileged")]),
+        ),
+    ];
+    let clusters: Vec<(&str, Option<Fake>)> = vec![
+        ("no cluster", None),
+        ("cluster", Some(with_pdbs(unlabelled(), Vec::new()))),
+        ("cluster with HPA", Some(with_hpa(unlabelled(), 1))),
+    ];
+    let pairs = |out: &Outcome, mode: Mode| -> BTreeSet<(String, String)> {
+        out.findings
+            .iter()
+            .filter(|(f, m)| *m == mode && f.severity == Severity::Error)
+            .map(|(f, _)| (f.rule.to_owned(), f.path.clone()))
+            .collect()
+    };
+    let mut denials = 0;
+    for (cname, cluster) in &clusters {
+        for (oname, object) in &objects {
+            let name = format!("{oname} / {cname}");
+            let enforce = review(
+                &policy(ENFORCE),
+                cluster.as_ref(),
+                "CREATE",
+                object,
+                None,
+                ADMIN,
+            );
+            let by_policy = review(
+                &policy(AUDIT),
+                cluster.as_ref(),
+                "CREATE",
+                object,
+                None,
+                ADMIN,
+            );
+            let by_label = cluster.as_ref().map(|c| {
+                let mut c = c.clone();
+                if object["kind"] != "Namespace" {
+                    c.namespaces
+                        .insert("shop".into(), labels(&[(MODE_LABEL, "audit")]));
+                }
+                let object = if object["kind"] == "Namespace" {
+                    set(
+                        object.clone(),
+                        &format!("/metadata/labels/{}", MODE_LABEL.replace('/', "~1")),
+                        json!("audit"),
+                    )
+                } else {
+                    object.clone()
+                };
+                review(&policy(ENFORCE), Some(&c), "CREATE", &object, None, ADMIN)
+            });
+            let denied = pairs(&enforce, Mode::Enforce);
+            assert_eq!(
+                enforce.allowed,
+                denied.is_empty(),
+                "{name}: {:?}",
+                enforce.status
+            );
+            if !denied.is_empty() {
+                denials += 1;
+                let msg = enforce.status.clone().expect("status").1;
+                for (rule, path) in &denied {
+                    assert!(
+                        msg.contains(&format!("[{rule}] {path}"))
+                            || msg.contains("more (run `bulwark check` for all)"),
+                        "{name}: {rule} {path} not in {msg}"
+                    );
+                }
+            }
+            for (how, audit) in [("policy", Some(by_policy)), ("label", by_label)] {
+                let Some(audit) = audit else { continue };
+                assert!(audit.allowed, "{name} ({how}): audit must admit");
+                assert_eq!(audit.mode, Mode::Audit, "{name} ({how})");
+                assert_eq!(
+                    pairs(&audit, Mode::Audit),
+                    denied,
+                    "{name} ({how}): audit must report exactly what enforce denies"
+                );
+                // Warnings are the same too, only tagged [audit].
+                let warn_pairs = |out: &Outcome, mode: Mode| -> BTreeSet<(String, String)> {
+                    out.findings
+                        .iter()
+                        .filter(|(f, m)| *m == mode && f.severity == Severity::Warning)
+                        .map(|(f, _)| (f.rule.to_owned(), f.path.clone()))
+                        .collect()
+                };
+                assert_eq!(
+                    warn_pairs(&audit, Mode::Audit),
+                    warn_pairs(&enforce, Mode::Enforce),
+                    "{name} ({how})"
+                );
+                for (rule, path) in &denied {
+                    assert!(
+                        audit
+                            .warnings
+                            .iter()
+                            .any(|w| w.starts_with(&format!("bulwark [audit] error {rule}:"))
+                                && (w.contains(path.as_str()) || w.ends_with("..."))
+                                || w.contains("omitted")),
+                        "{name} ({how}): no audit warning for {rule} {path}: {:?}",
+                        audit.warnings
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        denials >= 10,
+        "the objects must exercise denials ({denials})"
+    );
+}
+
+#[test]
+fn exemption_annotations() {
+    use Mode::*;
+    const P: &[&str] = &["privileged"];
+    const PE: &[&str] = &["privileged", "exemption"];
+    let yesterday = "2026-01-30";
+    let tomorrow = "2026-02-01";
+    run(vec![
+        Case::new(
+            "reason + admin user: honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[]),
+            allowed(Enforce),
+        )
+        .by(ADMIN),
+        Case::new(
+            "reason + admin group: honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[]),
+            allowed(Enforce),
+        )
+        .by(PLATFORM),
+        Case::new(
+            "reason + system:masters (default admin group): honoured",
+            "admission:\n  exemptGroups: []\n",
+            Some(unlabelled()),
+            exempted(&[]),
+            allowed(Enforce),
+        )
+        .by(("root", &["system:masters"])),
+        Case::new(
+            "reason + normal user: not honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[]),
+            denied(PE, &[]),
+        ),
+        Case::new(
+            "reason + normal user in audit: audited, not honoured",
+            "mode: audit\nadmission:\n  exemptionAdminUsers: [carol]\n",
+            Some(unlabelled()),
+            exempted(&[]),
+            warned(Audit, PE),
+        ),
+        Case::new(
+            "reason + anyoneMayExempt: honoured",
+            "admission:\n  anyoneMayExempt: true\n",
+            Some(unlabelled()),
+            exempted(&[]),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "reason + admin, no cluster: honoured",
+            ADMINS,
+            None,
+            exempted(&[]),
+            allowed(Enforce),
+        )
+        .by(ADMIN),
+        // UPDATE: an annotation set earlier (by an admin) stays honoured for everyone.
+        Case::new(
+            "update, annotation unchanged: honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[]),
+            allowed(Enforce),
+        )
+        .update(set(exempted(&[]), "/spec/replicas", json!(4))),
+        Case::new(
+            "update, annotation unchanged with expiry: honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[(EXEMPT_UNTIL, tomorrow)]),
+            allowed(Enforce),
+        )
+        .update(exempted(&[(EXEMPT_UNTIL, tomorrow)])),
+        Case::new(
+            "update, annotation added: not honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[]),
+            denied(PE, &[]),
+        )
+        .update(privileged()),
+        Case::new(
+            "update, annotation widened: not honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[]),
+            denied(PE, &[]),
+        )
+        .update(annotated(
+            privileged(),
+            &[
+                (EXEMPT, "replicas"),
+                (EXEMPT_REASON, "node agent, ticket OPS-1"),
+            ],
+        )),
+        // Renewing an exemption is granting one: a normal user may not move exempt-until.
+        Case::new(
+            "update, expiry extended by a normal user: not honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[(EXEMPT_UNTIL, tomorrow)]),
+            denied(PE, &[]),
+        )
+        .update(exempted(&[(EXEMPT_UNTIL, yesterday)])),
+        Case::new(
+            "update, expiry removed by a normal user: not honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[]),
+            denied(PE, &[]),
+        )
+        .update(exempted(&[(EXEMPT_UNTIL, tomorrow)])),
+        Case::new(
+            "update, expiry extended by an admin: honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[(EXEMPT_UNTIL, tomorrow)]),
+            allowed(Enforce),
+        )
+        .update(exempted(&[(EXEMPT_UNTIL, yesterday)]))
+        .by(ADMIN),
+        // Without a reason the annotation is not honoured, and says so.
+        Case::new(
+            "no reason, admin: not honoured + exemption finding",
+            ADMINS,
+            Some(unlabelled()),
+            annotated(privileged(), &[(EXEMPT, "privileged")]),
+            denied(PE, &[]),
+        )
+        .by(ADMIN),
+        Case::new(
+            "blank reason, admin: not honoured",
+            ADMINS,
+            Some(unlabelled()),
+            annotated(
+                privileged(),
+                &[(EXEMPT, "privileged"), (EXEMPT_REASON, "  ")],
+            ),
+            denied(PE, &[]),
+        )
+        .by(ADMIN),
+        Case::new(
+            "no reason, anyoneMayExempt: not honoured",
+            "admission:\n  anyoneMayExempt: true\n",
+            Some(unlabelled()),
+            annotated(privileged(), &[(EXEMPT, "privileged")]),
+            denied(PE, &[]),
+        ),
+        // Expiry: the day itself counts, the day after does not.
+        Case::new(
+            "expired yesterday: not honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[(EXEMPT_UNTIL, yesterday)]),
+            denied(PE, &[]),
+        )
+        .by(ADMIN),
+        Case::new(
+            "expires today: honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[(EXEMPT_UNTIL, TODAY)]),
+            allowed(Enforce),
+        )
+        .by(ADMIN),
+        Case::new(
+            "expires tomorrow: honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[(EXEMPT_UNTIL, tomorrow)]),
+            allowed(Enforce),
+        )
+        .by(ADMIN),
+        Case::new(
+            "expiry not a date: not honoured",
+            ADMINS,
+            Some(unlabelled()),
+            exempted(&[(EXEMPT_UNTIL, "next week")]),
+            denied(PE, &[]),
+        )
+        .by(ADMIN),
+        // The exemption covers only the rules it names.
+        Case::new(
+            "exemption of another rule: privileged still denies",
+            ADMINS,
+            Some(unlabelled()),
+            annotated(
+                privileged(),
+                &[(EXEMPT, "replicas"), (EXEMPT_REASON, "batch")],
+            ),
+            denied(P, &[]),
+        )
+        .by(ADMIN),
+        // Controllers copy an admin's exemption from the owner (Deployment -> ReplicaSet ->
+        // Pod): the copy is honoured when a kube-controller-manager identity creates the
+        // controlled object, or the exempted workload could never roll out.
+        Case::new(
+            "ReplicaSet copied by the deployment controller: honoured",
+            ADMINS,
+            Some(unlabelled()),
+            controlled(exempted(&[]), "ReplicaSet", "Deployment"),
+            allowed(Enforce),
+        )
+        .by(DEPLOYMENT_CONTROLLER),
+        Case::new(
+            "Pod created by the replicaset controller: honoured",
+            ADMINS,
+            Some(unlabelled()),
+            controlled(exempted(&[]), "Pod", "ReplicaSet"),
+            allowed(Enforce),
+        )
+        .by(REPLICASET_CONTROLLER),
+        Case::new(
+            "Pod created by kube-controller-manager's own identity: honoured",
+            ADMINS,
+            Some(unlabelled()),
+            controlled(exempted(&[]), "Pod", "ReplicaSet"),
+            allowed(Enforce),
+        )
+        .by(("system:kube-controller-manager", &["system:authenticated"])),
+        // A forged ownerReference buys a normal user nothing.
+        Case::new(
+            "Pod with a forged ownerReference, by a normal user: not honoured",
+            ADMINS,
+            Some(unlabelled()),
+            controlled(exempted(&[]), "Pod", "ReplicaSet"),
+            denied(PE, &[]),
+        ),
+        // A controller identity does not vouch for objects that have no owner.
+        Case::new(
+            "uncontrolled Pod by a controller identity: not honoured",
+            ADMINS,
+            Some(unlabelled()),
+            to_pod(exempted(&[])),
+            denied(PE, &[]),
+        )
+        .by(REPLICASET_CONTROLLER),
+        Case::new(
+            "controlled Pod by another namespace's service account: not honoured",
+            ADMINS,
+            Some(unlabelled()),
+            controlled(exempted(&[]), "Pod", "ReplicaSet"),
+            denied(PE, &[]),
+        )
+        .by((
+            "system:serviceaccount:shop:kube-system",
+            &["system:serviceaccounts", "system:serviceaccounts:shop"],
+        )),
+    ]);
+
+    // The honoured exemption is recorded; the refused one explains why.
+    let p = policy(ADMINS);
+    let out = review(
+        &p,
+        Some(&unlabelled()),
+        "CREATE",
+        &exempted(&[]),
+        None,
+        ADMIN,
+    );
+    assert_eq!(out.exemptions.len(), 1, "{:?}", out.exemptions);
+    assert_eq!(out.exemptions[0].rule, "privileged");
+    let out = review(&p, Some(&unlabelled()), "CREATE", &exempted(&[]), None, DEV);
+    let msg = out.status.expect("denied").1;
+    assert!(
+        msg.contains("may not set the bulwark.dev/exempt annotation"),
+        "{msg}"
+    );
+    let out = review(
+        &p,
+        Some(&unlabelled()),
+        "CREATE",
+        &exempted(&[(EXEMPT_UNTIL, yesterday)]),
+        None,
+        ADMIN,
+    );
+    let msg = out.status.expect("denied").1;
+    assert!(msg.contains("expired"), "{msg}");
+}
+
+#[test]
+fn exempt_namespaces_and_users_are_never_evaluated() {
+    use Mode::*;
+    run(vec![
+        Case::new(
+            "kube-system",
+            ENFORCE,
+            Some(labelled("enforce")),
+            in_namespace(privileged(), "kube-system"),
+            skipped(None),
+        ),
+        Case::new(
+            "kube-public",
+            ENFORCE,
+            None,
+            in_namespace(privileged(), "kube-public"),
+            skipped(None),
+        ),
+        Case::new(
+            "kube-node-lease",
+            ENFORCE,
+            None,
+            in_namespace(privileged(), "kube-node-lease"),
+            skipped(None),
+        ),
+        Case::new(
+            "own namespace",
+            ENFORCE,
+            Some(unlabelled()),
+            in_namespace(privileged(), OWN_NAMESPACE),
+            skipped(None),
+        ),
+        Case::new(
+            "own namespace even when not listed",
+            "admission:\n  exemptNamespaces: []\n",
+            None,
+            in_namespace(privileged(), OWN_NAMESPACE),
+            skipped(None),
+        ),
+        Case::new(
+            "kube-system evaluated when removed from the list",
+            "admission:\n  exemptNamespaces: []\n",
+            None,
+            in_namespace(privileged(), "kube-system"),
+            denied(&["privileged"], &[]),
+        ),
+        Case::new(
+            "configured exempt namespace",
+            "admission:\n  exemptNamespaces: [legacy]\n",
+            Some(unlabelled()),
+            in_namespace(privileged(), "legacy"),
+            skipped(None),
+        ),
+        Case::new(
+            "exempt namespace under opt-in with an enforce label",
+            "scope: opt-in\nadmission:\n  exemptNamespaces: [shop]\n",
+            Some(labelled("enforce")),
+            privileged(),
+            skipped(None),
+        ),
+        Case::new(
+            "exempt Namespace object itself",
+            ENFORCE,
+            None,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}),
+            skipped(None),
+        ),
+        Case::new(
+            "exempt user",
+            "admission:\n  exemptUsers: [system:serviceaccount:ci:deployer]\n",
+            Some(labelled("enforce")),
+            privileged(),
+            skipped(Some(Enforce)),
+        )
+        .by((
+            "system:serviceaccount:ci:deployer",
+            &["system:serviceaccounts"],
+        )),
+        Case::new(
+            "exempt group system:nodes",
+            ENFORCE,
+            Some(labelled("enforce")),
+            privileged(),
+            skipped(None),
+        )
+        .by(("system:node:n1", &["system:nodes"])),
+        Case::new(
+            "exempt group system:masters",
+            ENFORCE,
+            Some(labelled("enforce")),
+            privileged(),
+            skipped(None),
+        )
+        .by(("kubernetes-admin", &["system:masters"])),
+        Case::new(
+            "configured exempt group",
+            "admission:\n  exemptGroups: [gitops]\n",
+            Some(labelled("enforce")),
+            privileged(),
+            skipped(None),
+        )
+        .by(("argocd", &["gitops"])),
+        Case::new(
+            "system:nodes evaluated when removed from the list",
+            "admission:\n  exemptGroups: []\n",
+            Some(labelled("enforce")),
+            privileged(),
+            denied(&["privileged"], &[]),
+        )
+        .by(("system:node:n1", &["system:nodes"])),
+        // An exemption admin is not an exempt user: their objects are judged.
+        Case::new(
+            "exemption admin is still evaluated",
+            ADMINS,
+            Some(unlabelled()),
+            privileged(),
+            denied(&["privileged"], &[]),
+        )
+        .by(ADMIN),
+    ]);
+}
+
+/// (case name, policy, mode label before, mode label after, whether that lowers the mode).
+type Transition = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    bool,
+);
+
+#[test]
+fn namespace_guard() {
+    use Mode::*;
+    let ns = |mode: Option<&str>| namespace("team", mode);
+    let transitions: Vec<Transition> = vec![
+        (
+            "enforce -> audit",
+            ENFORCE,
+            Some("enforce"),
+            Some("audit"),
+            true,
+        ),
+        (
+            "enforce -> off",
+            ENFORCE,
+            Some("enforce"),
+            Some("off"),
+            true,
+        ),
+        ("audit -> off", ENFORCE, Some("audit"), Some("off"), true),
+        (
+            "opt-in: enforce -> removed",
+            OPT_IN,
+            Some("enforce"),
+            None,
+            true,
+        ),
+        (
+            "opt-in: audit -> removed",
+            OPT_IN,
+            Some("audit"),
+            None,
+            true,
+        ),
+        (
+            "opt-in: enforce -> not a mode",
+            OPT_IN,
+            Some("enforce"),
+            Some("Enforce"),
+            true,
+        ),
+        (
+            "cluster audit: enforce -> removed",
+            AUDIT,
+            Some("enforce"),
+            None,
+            true,
+        ),
+        (
+            "cluster enforce: removed -> audit",
+            ENFORCE,
+            None,
+            Some("audit"),
+            true,
+        ),
+        (
+            "cluster enforce: removed -> off",
+            ENFORCE,
+            None,
+            Some("off"),
+            true,
+        ),
+        (
+            "cluster audit policy, enforce -> audit",
+            AUDIT,
+            Some("enforce"),
+            Some("audit"),
+            true,
+        ),
+        // Not lowering.
+        (
+            "cluster enforce: enforce -> removed (same mode)",
+            ENFORCE,
+            Some("enforce"),
+            None,
+            false,
+        ),
+        (
+            "cluster enforce: audit -> removed (raises)",
+            ENFORCE,
+            Some("audit"),
+            None,
+            false,
+        ),
+        (
+            "cluster enforce: off -> removed (raises)",
+            ENFORCE,
+            Some("off"),
+            None,
+            false,
+        ),
+        ("off -> audit", ENFORCE, Some("off"), Some("audit"), false),
+        (
+            "off -> enforce",
+            ENFORCE,
+            Some("off"),
+            Some("enforce"),
+            false,
+        ),
+        (
+            "audit -> enforce",
+            ENFORCE,
+            Some("audit"),
+            Some("enforce"),
+            false,
+        ),
+        (
+            "opt-in: removed -> audit",
+            OPT_IN,
+            None,
+            Some("audit"),
+            false,
+        ),
+        (
+            "opt-in: removed -> enforce",
+            OPT_IN,
+            None,
+            Some("enforce"),
+            false,
+        ),
+        ("unchanged", ENFORCE, Some("audit"), Some("audit"), false),
+        (
+            "opt-in: unchanged off",
+            OPT_IN,
+            Some("off"),
+            Some("off"),
+            false,
+        ),
+    ];
+    let admin_policy = |p: &str| format!("{p}{ADMINS}");
+    let mut n = 0;
+    for (name, pol, before, after, lowering) in transitions {
+        for (who, user) in [
+            ("normal user", DEV),
+            ("admin user", ADMIN),
+            ("admin group", PLATFORM),
+        ] {
+            let case = format!("{name} by {who}");
+            let p = policy(&admin_policy(pol));
+            let out = review(
+                &p,
+                Some(&unlabelled()),
+                "UPDATE",
+                &ns(after),
+                Some(&ns(before)),
+                user,
+            );
+            let must_deny = lowering && who == "normal user";
+            assert_eq!(out.allowed, !must_deny, "case {case:?}: {:?}", out.status);
+            if must_deny {
+                assert_eq!(out.decision, Decision::Denied, "case {case:?}");
+                assert_eq!(out.mode, Mode::Enforce, "case {case:?}");
+                let msg = out.status.clone().expect("status").1;
+                assert!(
+                    msg.contains("only exemption admins may lower"),
+                    "case {case:?}: {msg}"
+                );
+                assert!(msg.contains("\"team\""), "case {case:?}: {msg}");
+            }
+            n += 1;
+        }
+    }
+    assert_eq!(n, 60);
+    // Other labels changing leave the guard alone; the Namespace itself is then judged in
+    // its (new) mode.
+    let mut old = ns(Some("audit"));
+    old["metadata"]["labels"]["team"] = json!("a");
+    let p = policy(ENFORCE);
+    let out = review(&p, None, "UPDATE", &ns(Some("audit")), Some(&old), DEV);
+    assert!(out.allowed);
+    assert_eq!(out.mode, Audit);
+    // Exempt users (system:masters) are never evaluated, guard included.
+    let out = review(
+        &p,
+        None,
+        "UPDATE",
+        &ns(Some("off")),
+        Some(&ns(Some("enforce"))),
+        ("root", &["system:masters"]),
+    );
+    assert!(out.allowed);
+    assert_eq!(out.decision, Decision::Skipped);
+    // Creating a namespace in mode off is not lowering anything.
+    let out = review(&p, None, "CREATE", &ns(Some("off")), None, DEV);
+    assert!(out.allowed);
+    // A namespace being deleted can drop its finalizers, whatever its labels.
+    let mut deleting = ns(Some("off"));
+    deleting["metadata"]["deletionTimestamp"] = json!("2026-01-31T00:00:00Z");
+    let out = review(
+        &p,
+        None,
+        "UPDATE",
+        &deleting,
+        Some(&ns(Some("enforce"))),
+        DEV,
+    );
+    assert!(out.allowed);
+    // The guard also protects the exempt namespaces' labels.
+    let out = review(
+        &p,
+        None,
+        "UPDATE",
+        &namespace("kube-system", Some("off")),
+        Some(&namespace("kube-system", Some("audit"))),
+        DEV,
+    );
+    assert!(!out.allowed);
+}
+
+#[test]
+fn cluster_aware_rules() {
+    use Mode::*;
+    let spread_free = || unspread(good_deploy());
+    let one_replica = || replicas(good_deploy(), 1);
+    let strict_pdb = "rules:\n  disruption-budget: {denyWhenMissing: true, severity: error}\n";
+    run(vec![
+        // disruption-budget
+        Case::new(
+            "matching PDB: clean",
+            ENFORCE,
+            Some(unlabelled()),
+            good_deploy(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "missing PDB: a warning at admission",
+            ENFORCE,
+            Some(with_pdbs(unlabelled(), Vec::new())),
+            good_deploy(),
+            warned(Enforce, &["disruption-budget"]),
+        ),
+        Case::new(
+            "missing PDB at severity error: still only a warning without denyWhenMissing",
+            "rules:\n  disruption-budget: {severity: error}\n",
+            Some(with_pdbs(unlabelled(), Vec::new())),
+            good_deploy(),
+            warned(Enforce, &["disruption-budget"]),
+        ),
+        Case::new(
+            "missing PDB with denyWhenMissing and severity error: denied",
+            strict_pdb,
+            Some(with_pdbs(unlabelled(), Vec::new())),
+            good_deploy(),
+            denied(&["disruption-budget"], &[]),
+        ),
+        Case::new(
+            "missing PDB with denyWhenMissing, in an audit namespace: audited",
+            strict_pdb,
+            Some(with_pdbs(labelled("audit"), Vec::new())),
+            good_deploy(),
+            warned(Audit, &["disruption-budget"]),
+        ),
+        Case::new(
+            "PDB in another namespace does not count",
+            ENFORCE,
+            Some(with_pdbs(
+                unlabelled(),
+                vec![PdbInfo {
+                    namespace: "legacy".into(),
+                    ..pdb("web", None, Some(IntOrString::Int(1)))
+                }],
+            )),
+            good_deploy(),
+            warned(Enforce, &["disruption-budget"]),
+        ),
+        Case::new(
+            "PDB allowing zero disruptions (maxUnavailable 0): flagged",
+            ENFORCE,
+            Some(with_pdbs(
+                unlabelled(),
+                vec![pdb("web", None, Some(IntOrString::Int(0)))],
+            )),
+            good_deploy(),
+            warned(Enforce, &["disruption-budget"]),
+        ),
+        Case::new(
+            "PDB allowing zero disruptions (minAvailable 100%) at severity error: denied",
+            "rules:\n  disruption-budget: {severity: error}\n",
+            Some(with_pdbs(
+                unlabelled(),
+                vec![pdb("web", Some(IntOrString::Str("100%".into())), None)],
+            )),
+            good_deploy(),
+            denied(&["disruption-budget"], &[]),
+        ),
+        Case::new(
+            "PDB minAvailable = replicas at severity error: denied",
+            "rules:\n  disruption-budget: {severity: error}\n",
+            Some(with_pdbs(
+                unlabelled(),
+                vec![pdb("web", Some(IntOrString::Int(3)), None)],
+            )),
+            good_deploy(),
+            denied(&["disruption-budget"], &[]),
+        ),
+        Case::new(
+            "two PDBs select the pods: flagged",
+            ENFORCE,
+            Some(with_pdbs(
+                unlabelled(),
+                vec![
+                    pdb("a", None, Some(IntOrString::Int(1))),
+                    pdb("b", Some(IntOrString::Int(1)), None),
+                ],
+            )),
+            good_deploy(),
+            warned(Enforce, &["disruption-budget"]),
+        ),
+        Case::new(
+            "single replica (HPA-less): no PDB needed, replicas denies",
+            ENFORCE,
+            Some(with_pdbs(unlabelled(), Vec::new())),
+            one_replica(),
+            denied(&["replicas"], &[]),
+        ),
+        // replicas, HPA-aware
+        Case::new(
+            "1 replica + HPA minReplicas 3: passes",
+            ENFORCE,
+            Some(with_hpa(unlabelled(), 3)),
+            one_replica(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "1 replica + HPA minReplicas 2: passes",
+            ENFORCE,
+            Some(with_hpa(unlabelled(), 2)),
+            one_replica(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "1 replica + HPA minReplicas 1: denied",
+            ENFORCE,
+            Some(with_hpa(unlabelled(), 1)),
+            one_replica(),
+            denied(&["replicas"], &[]),
+        ),
+        Case::new(
+            "3 replicas + HPA minReplicas 1: denied (the HPA decides)",
+            ENFORCE,
+            Some(with_hpa(unlabelled(), 1)),
+            good_deploy(),
+            denied(&["replicas"], &[]),
+        ),
+        Case::new(
+            "1 replica, no HPA, cluster known: denied",
+            ENFORCE,
+            Some(unlabelled()),
+            one_replica(),
+            denied(&["replicas"], &[]),
+        ),
+        Case::new(
+            "1 replica + HPA minReplicas 1, namespace audit: audited",
+            ENFORCE,
+            Some(with_hpa(labelled("audit"), 1)),
+            one_replica(),
+            warned(Audit, &["replicas"]),
+        ),
+        Case::new(
+            "HPA minReplicas 3 and no PDB: the HPA floor needs a PDB",
+            ENFORCE,
+            Some(with_hpa(with_pdbs(unlabelled(), Vec::new()), 3)),
+            one_replica(),
+            warned(Enforce, &["disruption-budget"]),
+        ),
+        // pod-spread
+        Case::new(
+            "3 replicas unspread: warned",
+            ENFORCE,
+            Some(unlabelled()),
+            spread_free(),
+            warned(Enforce, &["pod-spread"]),
+        ),
+        Case::new(
+            "1 replica + HPA minReplicas 3, unspread: warned",
+            ENFORCE,
+            Some(with_hpa(unlabelled(), 3)),
+            unspread(one_replica()),
+            warned(Enforce, &["pod-spread"]),
+        ),
+        Case::new(
+            "3 replicas + HPA minReplicas 1, unspread: only replicas",
+            ENFORCE,
+            Some(with_hpa(unlabelled(), 1)),
+            spread_free(),
+            denied(&["replicas"], &[]),
+        ),
+        Case::new(
+            "pod-spread at severity error: denied",
+            "rules:\n  pod-spread: {severity: error}\n",
+            Some(unlabelled()),
+            spread_free(),
+            denied(&["pod-spread"], &[]),
+        ),
+        // HPA and PDB writes
+        Case::new(
+            "HPA minReplicas 1: denied by autoscaler",
+            ENFORCE,
+            Some(unlabelled()),
+            hpa(Some(1), 5),
+            denied(&["autoscaler"], &[]),
+        ),
+        Case::new(
+            "HPA minReplicas unset: denied by autoscaler",
+            ENFORCE,
+            Some(unlabelled()),
+            hpa(None, 5),
+            denied(&["autoscaler"], &[]),
+        ),
+        Case::new(
+            "HPA minReplicas 2: allowed",
+            ENFORCE,
+            Some(unlabelled()),
+            hpa(Some(2), 5),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "HPA minReplicas 1 in an audit namespace: audited",
+            ENFORCE,
+            Some(labelled("audit")),
+            hpa(Some(1), 5),
+            warned(Audit, &["autoscaler"]),
+        ),
+        // No rule judges PodDisruptionBudget objects (see the report): a PDB that allows
+        // no disruption is admitted, and caught when the workload it covers is written.
+        Case::new(
+            "PDB object maxUnavailable 0: not judged",
+            ENFORCE,
+            Some(unlabelled()),
+            pdb_object(json!({"maxUnavailable": 0})),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "PDB object minAvailable 100%: not judged",
+            ENFORCE,
+            Some(unlabelled()),
+            pdb_object(json!({"minAvailable": "100%"})),
+            allowed(Enforce),
+        ),
+    ]);
+}
+
+#[test]
+fn without_cluster_data_cluster_aware_rules_never_deny() {
+    use Mode::*;
+    let strict = "rules:\n  disruption-budget: {denyWhenMissing: true, severity: error}\n";
+    for (what, cluster) in [("no cluster", None), ("caches unsynced", Some(unsynced()))] {
+        let c = || cluster.clone();
+        let cases = vec![
+            Case::new(
+                "no PDB data: no finding",
+                strict,
+                c(),
+                good_deploy(),
+                allowed(Enforce),
+            ),
+            Case::new(
+                "1 replica, no HPA data: a warning only",
+                strict,
+                c(),
+                replicas(good_deploy(), 1),
+                warned(Enforce, &["replicas"]),
+            ),
+            Case::new(
+                "1 replica at replicas severity error: still a warning",
+                "rules:\n  replicas: {severity: error}\n",
+                c(),
+                replicas(good_deploy(), 1),
+                warned(Enforce, &["replicas"]),
+            ),
+            Case::new(
+                "unspread: judged from spec.replicas (a warning)",
+                strict,
+                c(),
+                unspread(good_deploy()),
+                warned(Enforce, &["pod-spread"]),
+            ),
+            // The object-only rules still deny.
+            Case::new(
+                "privileged still denies",
+                strict,
+                c(),
+                privileged(),
+                denied(&["privileged"], &[]),
+            ),
+            Case::new(
+                "HPA object minReplicas 1 still denies",
+                strict,
+                c(),
+                hpa(Some(1), 5),
+                denied(&["autoscaler"], &[]),
+            ),
+        ];
+        for case in &cases {
+            let policy = policy(case.policy);
+            let out = review(
+                &policy,
+                case.cluster.as_ref(),
+                case.op,
+                &case.object,
+                case.old.as_ref(),
+                case.user,
+            );
+            check(&format!("{what}: {}", case.name), &out, &case.want);
+        }
+    }
+}
