@@ -132,6 +132,12 @@ impl<'a> Sink<'a> {
         );
     }
 
+    /// Reports a violation at `error` whatever the rule's severity: for a parameter that
+    /// explicitly asks to deny (`disruption-budget`'s `denyWhenMissing`).
+    pub fn deny(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Error, path.into(), message.into());
+    }
+
     fn push(&mut self, severity: Severity, path: String, message: String) {
         self.findings.push(Finding {
             rule: self.meta.id,

@@ -1920,20 +1920,35 @@ fn cluster_aware_rules() {
             hpa(Some(1), 5),
             warned(Audit, &["autoscaler"]),
         ),
-        // No rule judges PodDisruptionBudget objects (see the report): a PDB that allows
-        // no disruption is admitted, and caught when the workload it covers is written.
+        // PDB objects are judged on what they say alone: maxUnavailable 0 and
+        // minAvailable 100% block every drain, whatever the replica count (a warning, the
+        // rule's default severity; an error when the policy raises it).
         Case::new(
-            "PDB object maxUnavailable 0: not judged",
+            "PDB object maxUnavailable 0: flagged",
             ENFORCE,
             Some(unlabelled()),
             pdb_object(json!({"maxUnavailable": 0})),
-            allowed(Enforce),
+            warned(Enforce, &["disruption-budget"]),
         ),
         Case::new(
-            "PDB object minAvailable 100%: not judged",
+            "PDB object minAvailable 100%: flagged",
             ENFORCE,
             Some(unlabelled()),
             pdb_object(json!({"minAvailable": "100%"})),
+            warned(Enforce, &["disruption-budget"]),
+        ),
+        Case::new(
+            "PDB object minAvailable 100% at error severity: denied",
+            "rules:\n  disruption-budget: {severity: error}\n",
+            Some(unlabelled()),
+            pdb_object(json!({"minAvailable": "100%"})),
+            denied(&["disruption-budget"], &[]),
+        ),
+        Case::new(
+            "PDB object maxUnavailable 1: allowed",
+            ENFORCE,
+            Some(unlabelled()),
+            pdb_object(json!({"maxUnavailable": 1})),
             allowed(Enforce),
         ),
     ]);

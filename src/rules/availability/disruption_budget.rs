@@ -4,13 +4,40 @@
 //!
 //! The PDBs come from the [`Inventory`](crate::engine::Inventory): without one, the rule
 //! stays silent. On a live cluster a missing PDB is only a warning (it may be applied right
-//! after the workload) unless `denyWhenMissing` is set; offline the manifest set is the whole
-//! universe and a missing PDB is a finding at the rule's severity.
+//! after the workload) unless `denyWhenMissing` is set, which makes it an error; offline the
+//! manifest set is the whole universe and a missing PDB is a finding at the rule's severity.
+//!
+//! PodDisruptionBudget objects are judged too, on what they say alone: `maxUnavailable: 0`
+//! (or `0%`) and `minAvailable: 100%` allow no voluntary disruption whatever the replica
+//! count, so every drain of a node running one of their pods hangs. An integer
+//! `minAvailable` depends on the replica count and is judged from the workload's side.
 
 use crate::engine::{Category, CheckCx, PdbInfo, Rule, RuleMeta, Severity, Sink, join};
 
 use super::pod_spread::replica_count;
-use crate::workload::IntOrString;
+use crate::workload::{Body, IntOrString, PdbSpec};
+
+/// A PDB object that blocks every eviction of the pods it selects, whatever their number.
+fn check_pdb(spec: &PdbSpec, out: &mut Sink<'_>) {
+    if let Some(u) = &spec.max_unavailable
+        && u.is_zero()
+    {
+        out.report(
+            "spec.maxUnavailable",
+            format!("maxUnavailable {u} allows no disruption: node drains block on these pods"),
+        );
+    }
+    if let Some(m @ IntOrString::Str(s)) = &spec.min_available
+        && s.strip_suffix('%')
+            .and_then(|p| p.trim().parse::<f64>().ok())
+            .is_some_and(|p| p >= 100.0)
+    {
+        out.report(
+            "spec.minAvailable",
+            format!("minAvailable {m} allows no disruption: node drains block on these pods"),
+        );
+    }
+}
 
 /// The rule.
 pub struct DisruptionBudget;
@@ -57,6 +84,9 @@ impl Rule for DisruptionBudget {
     }
 
     fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>) {
+        if let Body::Pdb(spec) = &cx.obj.body {
+            return check_pdb(spec, out);
+        }
         let Some(replicas) = replica_count(cx) else {
             return;
         };
@@ -81,7 +111,9 @@ impl Rule for DisruptionBudget {
                     "no PodDisruptionBudget in namespace {:?} selects these pod labels: a node drain may evict all {replicas} replicas at once",
                     cx.obj.namespace()
                 );
-                if !inv.is_complete() && !cx.policy.params.deny_missing_pdb {
+                if cx.policy.params.deny_missing_pdb {
+                    out.deny(path, message);
+                } else if !inv.is_complete() {
                     out.warn(path, message);
                 } else {
                     out.report(path, message);
@@ -294,6 +326,49 @@ mod tests {
         );
         let f = check_at_error(&deploy(2), &inv(vec![p], false), &Policy::default());
         assert_eq!(f[0].severity, Severity::Error);
+    }
+
+    #[test]
+    fn pdb_objects_that_allow_no_disruption_are_flagged() {
+        let pdb = |spec: &str| {
+            format!(
+                "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: p}}\nspec: {spec}\n"
+            )
+        };
+        let f = run(&DisruptionBudget, &pdb("{maxUnavailable: 0}"));
+        assert_eq!(paths(&f), ["spec.maxUnavailable"]);
+        assert!(
+            f[0].message.contains("allows no disruption"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(
+            paths(&run(&DisruptionBudget, &pdb("{maxUnavailable: '0%'}"))),
+            ["spec.maxUnavailable"]
+        );
+        assert_eq!(
+            paths(&run(&DisruptionBudget, &pdb("{minAvailable: '100%'}"))),
+            ["spec.minAvailable"]
+        );
+        for ok in [
+            "{maxUnavailable: 1}",
+            "{maxUnavailable: '25%'}",
+            "{minAvailable: 2}",
+            "{minAvailable: '50%'}",
+            "{}",
+        ] {
+            assert!(run(&DisruptionBudget, &pdb(ok)).is_empty(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn deny_when_missing_denies_even_when_the_rule_is_a_warning() {
+        let mut strict = Policy::default();
+        strict.params.deny_missing_pdb = true;
+        let f = check(&deploy(2), &inv(vec![], false), &strict);
+        assert_eq!(f[0].severity, Severity::Error);
+        let f = check(&deploy(2), &inv(vec![], false), &Policy::default());
+        assert_eq!(f[0].severity, Severity::Warning);
     }
 
     #[test]
