@@ -317,6 +317,9 @@ impl Admission<'_> {
         }
 
         match endpoint {
+            // Audit is a dry run: it reports what enforce would deny and changes nothing, so
+            // a team trialling bulwark sees its workloads exactly as they wrote them.
+            Endpoint::Mutate if mode == Mode::Audit => {} // decision stays Skipped
             Endpoint::Mutate => self.mutate(raw, op, out),
             Endpoint::Validate => self.validate(&obj, req, mode, out),
         }

@@ -100,7 +100,8 @@ pub(crate) struct Cx<'a> {
 
 impl Cx<'_> {
     /// Whether the default satisfying rule `id` may be applied to this object: the rule is in
-    /// force (enabled, mode not off, within the PSS level) and not exempted.
+    /// force (enabled, within the PSS level, and not moved to `audit` or `off` by a per-rule
+    /// mode: a rule on trial is only reported, never acted on) and not exempted.
     fn wants(&self, id: &'static str) -> bool {
         let Some(index) = rules::index_of(id) else {
             return false;
@@ -108,7 +109,7 @@ impl Cx<'_> {
         let meta = rules::catalogue()[index].meta();
         let eff = self.policy.rule(index);
         eff.enabled
-            && eff.mode != Some(Mode::Off)
+            && eff.mode.is_none_or(|m| m == Mode::Enforce)
             && meta.pss.is_none_or(|lvl| lvl <= self.policy.pod_security)
             && !(self.security_only && meta.category != Category::Security)
             && !self.exempt_rules.iter().any(|r| r == id)

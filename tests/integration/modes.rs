@@ -2019,3 +2019,65 @@ fn without_cluster_data_cluster_aware_rules_never_deny() {
         }
     }
 }
+
+/// Audit is a dry run for the mutating webhook too: no patch in an audit namespace, a patch
+/// in an enforced one, and a rule moved to audit gets no default anywhere.
+#[test]
+fn audit_mode_never_mutates() {
+    let mutate = |policy: &Policy, cluster: &Fake| {
+        let admission = Admission {
+            policy,
+            cluster: Some(cluster as &dyn Cluster),
+            own_namespace: OWN_NAMESPACE,
+            today: today(),
+        };
+        let bare = remove(good_deploy(), "/spec/template/spec/securityContext");
+        admission
+            .review(Endpoint::Mutate, &review_body("CREATE", &bare, None, DEV))
+            .expect("a usable AdmissionReview")
+    };
+    let patch_of = |out: &Outcome| -> Vec<Value> {
+        out.patch
+            .as_ref()
+            .map(|p| serde_json::from_slice(p).expect("patch json"))
+            .unwrap_or_default()
+    };
+    let enforce = policy(ENFORCE);
+    let out = mutate(&enforce, &unlabelled());
+    assert!(out.allowed);
+    let ops = patch_of(&out);
+    assert!(
+        ops.iter()
+            .any(|op| op["path"] == "/spec/template/spec/securityContext"),
+        "enforce adds the pod security context: {ops:#?}"
+    );
+
+    for (what, p, c) in [
+        ("namespace label audit", policy(ENFORCE), labelled("audit")),
+        (
+            "cluster default audit",
+            policy("mode: audit\n"),
+            unlabelled(),
+        ),
+    ] {
+        let out = mutate(&p, &c);
+        assert!(out.allowed, "{what}");
+        assert_eq!(out.patch, None, "{what}: audit must not patch");
+        assert_eq!(out.decision, Decision::Skipped, "{what}");
+        assert_eq!(out.mode, Mode::Audit, "{what}");
+    }
+
+    // seccomp-profile on trial: the pod security context still gets runAsNonRoot, but no
+    // seccompProfile.
+    let out = mutate(
+        &policy("rules:\n  seccomp-profile: {mode: audit}\n"),
+        &unlabelled(),
+    );
+    let ops = patch_of(&out);
+    let psc = ops
+        .iter()
+        .find(|op| op["path"] == "/spec/template/spec/securityContext")
+        .unwrap_or_else(|| panic!("pod security context added: {ops:#?}"));
+    assert_eq!(psc["value"]["runAsNonRoot"], true, "{ops:#?}");
+    assert!(psc["value"].get("seccompProfile").is_none(), "{ops:#?}");
+}
