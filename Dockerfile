@@ -2,9 +2,9 @@
 #
 # bulwark container image: a release build of the single binary on distroless.
 #
-# NOTE: no Docker engine runs on the dev machines; this file is built by CI (BuildKit /
-# `docker buildx build`), never locally. Keep it buildable without local verification:
-# it only needs the sources listed in the COPY lines below.
+# NOTE: no container engine runs on the dev or CI machines, so this file is not built by
+# .ci/run; build it where you have BuildKit (`docker buildx build`). It only needs the
+# sources listed in the COPY lines below; tests/integration/deploy.rs checks they exist.
 #
 #   docker buildx build -t ghcr.io/bulwark-dev/bulwark:0.1.0 .
 

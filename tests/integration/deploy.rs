@@ -400,6 +400,24 @@ fn dockerfile_matches_the_deployment() {
         "runtime is distroless :nonroot"
     );
 
+    // Nothing builds the image here (no container engine): at least every COPY source of the
+    // build stage must exist, and Cargo.toml's explicit targets must be among them.
+    let mut copied = Vec::new();
+    for args in instr("COPY ").iter().filter(|a| !a.starts_with("--from")) {
+        let words: Vec<&str> = args.split_whitespace().collect();
+        for src in &words[..words.len() - 1] {
+            assert!(
+                repo_dir().join(src).exists(),
+                "Dockerfile copies {src}, which does not exist"
+            );
+            copied.push(src.trim_end_matches('/').to_owned());
+        }
+    }
+    assert!(
+        copied.iter().any(|c| c == "benches"),
+        "Cargo.toml's [[bench]] targets need benches/"
+    );
+
     let r = render(case("base"));
     let d = one(&r.deployments, "Deployment");
     let c = &pod_spec(d).containers[0];
