@@ -278,14 +278,26 @@ async fn answer(
         .metrics
         .record(endpoint.as_str(), &outcome, elapsed.as_secs_f64());
     // One line per request at DEBUG (INFO on the hot path costs 10-25% of throughput);
-    // denials at INFO. Objects are never logged: they can hold secrets.
+    // denials and audit findings at INFO (audit exists to be read). Objects are never
+    // logged: they can hold secrets.
     let rules = outcome.rule_ids().join(",");
+    let audited = outcome
+        .findings
+        .iter()
+        .any(|(_, m)| *m == crate::config::Mode::Audit);
     if outcome.decision == crate::admission::Decision::Denied {
         tracing::info!(
             uid = %outcome.uid, endpoint = endpoint.as_str(), kind = %outcome.kind,
             namespace = %outcome.namespace, name = %outcome.name, operation = %outcome.operation,
             decision = outcome.decision.as_str(), mode = outcome.mode.as_str(), rules = %rules,
             dry_run = outcome.dry_run, latency_us = elapsed.as_micros() as u64, "admission denied"
+        );
+    } else if audited {
+        tracing::info!(
+            uid = %outcome.uid, endpoint = endpoint.as_str(), kind = %outcome.kind,
+            namespace = %outcome.namespace, name = %outcome.name, operation = %outcome.operation,
+            decision = outcome.decision.as_str(), mode = outcome.mode.as_str(), rules = %rules,
+            dry_run = outcome.dry_run, latency_us = elapsed.as_micros() as u64, "admission audited"
         );
     } else {
         tracing::debug!(
