@@ -8,17 +8,34 @@
 //! ```text
 //! cargo build --release
 //! taskset -c 1 cargo bench --bench load -- [--connections 16] [--seconds 10]
-//!     [--rate 4000] [--review create|update|mix] [--server-core 0]
+//!     [--rate 4000] [--review create|update|mix|mutate] [--server-core 0]
+//!     [--idle N] [--slowloris N] [--garbage N]          # hostile clients alongside
+//!     [--rotate SECS] [--requests-per-connection K]     # certificate rotation under load
+//!     [--sigterm-at SECS]                               # graceful shutdown under load
+//!     [--sample SECS]                                   # soak: RSS and rate over time
 //! ```
 //!
 //! Without `--rate` every connection sends its next request as soon as the previous answer
 //! arrives (saturation). With `--rate R` requests are scheduled at R/s in total and latency
 //! is measured from the *scheduled* send time, so a stall is charged to every request it
 //! delayed (coordinated-omission correction).
+//!
+//! Hostile clients run on the load generator's core during the measured run: `--idle N`
+//! TLS connections that never send a request, `--slowloris N` connections that send request
+//! headers one byte a second, `--garbage N` loops that connect and send non-TLS bytes. The
+//! report says how the server treated them (closed after how long) and how many sockets it
+//! held at the end.
+//!
+//! `--rotate SECS` replaces the serving certificate and key on disk every SECS seconds (with
+//! a certificate from one of several CAs the client trusts, renamed into place like the
+//! kubelet's atomic Secret update); `--requests-per-connection K` makes clients reconnect, so
+//! handshakes happen throughout. `--sigterm-at SECS` sends SIGTERM mid-run and reports every
+//! request's fate afterwards and how long the server took to exit.
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -33,6 +50,13 @@ struct Args {
     review: String,
     server_core: String,
     binary: String,
+    idle: usize,
+    slowloris: usize,
+    garbage: usize,
+    rotate: Option<f64>,
+    requests_per_connection: Option<u64>,
+    sigterm_at: Option<f64>,
+    sample: Option<f64>,
 }
 
 fn parse_args() -> Args {
@@ -43,6 +67,13 @@ fn parse_args() -> Args {
         review: "create".into(),
         server_core: "0".into(),
         binary: format!("{}/target/release/bulwark", env!("CARGO_MANIFEST_DIR")),
+        idle: 0,
+        slowloris: 0,
+        garbage: 0,
+        rotate: None,
+        requests_per_connection: None,
+        sigterm_at: None,
+        sample: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -55,6 +86,15 @@ fn parse_args() -> Args {
             "--review" => a.review = val,
             "--server-core" => a.server_core = val,
             "--binary" => a.binary = val,
+            "--idle" => a.idle = val.parse().expect("--idle N"),
+            "--slowloris" => a.slowloris = val.parse().expect("--slowloris N"),
+            "--garbage" => a.garbage = val.parse().expect("--garbage N"),
+            "--rotate" => a.rotate = Some(val.parse().expect("--rotate SECS")),
+            "--requests-per-connection" => {
+                a.requests_per_connection = Some(val.parse().expect("--requests-per-connection K"))
+            }
+            "--sigterm-at" => a.sigterm_at = Some(val.parse().expect("--sigterm-at SECS")),
+            "--sample" => a.sample = Some(val.parse().expect("--sample SECS")),
             "--bench" => {
                 i += 1;
                 continue;
@@ -73,8 +113,10 @@ struct Server {
     child: Child,
     pid: u32,
     port: u16,
-    ca: String,
-    _dir: tempfile::TempDir,
+    /// Every CA a serving certificate may come from (rotation cycles through them).
+    cas: Vec<String>,
+    bundles: Vec<bulwark::certs::Bundle>,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -84,10 +126,23 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// Open file descriptors of the server: its sockets, roughly.
+    fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid)).map_or(0, |d| d.count())
+    }
+}
+
 fn start_server(a: &Args) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
-    let bundle = bulwark::certs::generate("load CA", &["localhost".into()], 2).expect("certs");
-    bulwark::certs::write(&bundle, dir.path()).expect("write");
+    let n = if a.rotate.is_some() { 3 } else { 1 };
+    let bundles: Vec<_> = (0..n)
+        .map(|i| {
+            bulwark::certs::generate(&format!("load CA {i}"), &["localhost".into()], 2)
+                .expect("certs")
+        })
+        .collect();
+    bulwark::certs::write(&bundles[0], dir.path()).expect("write");
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
@@ -104,6 +159,7 @@ fn start_server(a: &Args) -> Server {
         .arg(dir.path().join("tls.key"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--health-listen", &format!("127.0.0.1:{health}")])
+        .args(["--cert-reload-interval", "1"])
         .env("BULWARK_LOG", "warn")
         .env("TOKIO_WORKER_THREADS", "1")
         .stderr(Stdio::piped())
@@ -134,8 +190,9 @@ fn start_server(a: &Args) -> Server {
         child,
         pid,
         port,
-        ca: bundle.ca_pem,
-        _dir: dir,
+        cas: bundles.iter().map(|b| b.ca_pem.clone()).collect(),
+        bundles,
+        dir,
     }
 }
 
@@ -156,10 +213,12 @@ fn proc_usage(pid: u32) -> (f64, u64) {
     (ticks / 100.0, hwm) // USER_HZ is 100 on Linux
 }
 
-fn tls_config(ca: &str) -> Arc<rustls::ClientConfig> {
+fn tls_config(cas: &[String]) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::pem::PemObject::pem_slice_iter(ca.as_bytes()) {
-        roots.add(c.expect("pem")).expect("root");
+    for ca in cas {
+        for c in rustls_pki_types::pem::PemObject::pem_slice_iter(ca.as_bytes()) {
+            roots.add(c.expect("pem")).expect("root");
+        }
     }
     let mut cfg = rustls::ClientConfig::builder_with_provider(bulwark::server::tls::provider())
         .with_safe_default_protocol_versions()
@@ -213,35 +272,82 @@ fn shots(kind: &str) -> Vec<Shot> {
 struct Tally {
     hist: Option<hdrhistogram::Histogram<u64>>,
     ok: u64,
+    /// Non-200 answers, unreadable bodies, and requests lost before SIGTERM.
     errors: u64,
+    /// Connections that could not be opened or handshaken before SIGTERM.
+    connect_errors: u64,
+    /// After SIGTERM: answered requests.
+    ok_after_term: u64,
+    /// After SIGTERM: requests written whose connection closed without an answer. The server
+    /// closes idle keep-alive connections on SIGTERM, so a request sent at that instant can
+    /// cross the close; the API server sees a connection error and its failurePolicy applies.
+    unanswered_after_term: u64,
+    /// After SIGTERM: new connections refused (the listener is closed): expected.
+    refused_after_term: u64,
 }
 
-async fn connection(
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            hist: Some(hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("hist")),
+            ..Default::default()
+        }
+    }
+
+    fn add(&mut self, t: &Tally) {
+        self.ok += t.ok;
+        self.errors += t.errors;
+        self.connect_errors += t.connect_errors;
+        self.ok_after_term += t.ok_after_term;
+        self.unanswered_after_term += t.unanswered_after_term;
+        self.refused_after_term += t.refused_after_term;
+        if let (Some(h), Some(th)) = (self.hist.as_mut(), t.hist.as_ref()) {
+            h.add(th).expect("merge");
+        }
+    }
+}
+
+/// What every load connection shares.
+struct Shared {
     port: u16,
     tls: Arc<rustls::ClientConfig>,
     shots: Arc<Vec<Shot>>,
+    /// Set when SIGTERM has been sent.
+    terminated: Arc<AtomicBool>,
+    /// Answers so far, for `--sample`.
+    answered: Arc<AtomicU64>,
+    requests_per_connection: Option<u64>,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn open(port: u16, tls: &Arc<rustls::ClientConfig>) -> Option<Sender> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    tcp.set_nodelay(true).ok()?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let stream = tokio_rustls::TlsConnector::from(tls.clone())
+        .connect(name, tcp)
+        .await
+        .ok()?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    Some(sender)
+}
+
+async fn connection(
+    sh: Arc<Shared>,
     start: Instant,
     end: Instant,
     interval: Option<Duration>,
     offset: Duration,
 ) -> Tally {
-    let mut tally = Tally {
-        hist: Some(hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("hist")),
-        ..Default::default()
-    };
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    tcp.set_nodelay(true).expect("nodelay");
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .expect("tls");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("http1");
-    tokio::spawn(conn);
+    let mut tally = Tally::new();
+    let mut sender: Option<Sender> = None;
+    let mut on_this_connection = 0;
     let mut i: u64 = 0;
     loop {
         let scheduled = match interval {
@@ -254,25 +360,57 @@ async fn connection(
         if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
             tokio::time::sleep(wait).await;
         }
-        let shot = &shots[(i as usize) % shots.len()];
+        let terminated = sh.terminated.load(Ordering::Relaxed);
+        if sender.as_mut().is_none_or(|s| s.is_closed())
+            || sh
+                .requests_per_connection
+                .is_some_and(|k| on_this_connection >= k)
+        {
+            on_this_connection = 0;
+            sender = open(sh.port, &sh.tls).await;
+            if sender.is_none() {
+                if terminated {
+                    tally.refused_after_term += 1;
+                    break;
+                }
+                tally.connect_errors += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                i += 1;
+                continue;
+            }
+        }
+        let s = sender.as_mut().expect("connected");
+        let shot = &sh.shots[(i as usize) % sh.shots.len()];
         let req = Request::post(shot.path)
             .header("host", "localhost")
             .header("content-type", "application/json")
             .body(Full::new(shot.body.clone()))
             .expect("request");
-        match sender.send_request(req).await {
+        on_this_connection += 1;
+        match s.send_request(req).await {
             Ok(resp) => {
                 let ok = resp.status() == 200;
                 let body = resp.into_body().collect().await.map(|b| b.to_bytes());
                 if ok && body.is_ok() {
-                    tally.ok += 1;
+                    if sh.terminated.load(Ordering::Relaxed) {
+                        tally.ok_after_term += 1;
+                    } else {
+                        tally.ok += 1;
+                    }
+                    sh.answered.fetch_add(1, Ordering::Relaxed);
                 } else {
                     tally.errors += 1;
                 }
             }
             Err(_) => {
-                tally.errors += 1;
-                break;
+                sender = None;
+                if sh.terminated.load(Ordering::Relaxed) {
+                    tally.unanswered_after_term += 1;
+                } else {
+                    tally.errors += 1;
+                }
+                i += 1;
+                continue;
             }
         }
         let micros = Instant::now().duration_since(scheduled).as_micros() as u64;
@@ -284,33 +422,278 @@ async fn connection(
     tally
 }
 
+/// How the server treated the hostile clients.
+#[derive(Default, Debug)]
+struct Hostile {
+    /// Idle TLS connections opened, and how many the server closed (with the median time).
+    idle_opened: usize,
+    idle_closed: usize,
+    idle_closed_after_ms: Vec<u64>,
+    /// Slow-loris connections opened, closed by the server, and bytes they got in.
+    slow_opened: usize,
+    slow_closed: usize,
+    slow_closed_after_ms: Vec<u64>,
+    /// Garbage connections made and how many the server closed within a second.
+    garbage_sent: usize,
+    garbage_closed_fast: usize,
+}
+
+/// A TLS connection that never sends a request; returns ms until the server closed it.
+async fn idle_client(
+    port: u16,
+    tls: Arc<rustls::ClientConfig>,
+    end: Instant,
+) -> Option<Option<u64>> {
+    use tokio::io::AsyncReadExt;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let mut stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .ok()?;
+    let t0 = Instant::now();
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout_at(end.into(), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok();
+    Some(closed.then(|| t0.elapsed().as_millis() as u64))
+}
+
+/// Sends request headers one byte a second; returns ms until the server closed it.
+async fn slow_client(
+    port: u16,
+    tls: Arc<rustls::ClientConfig>,
+    end: Instant,
+) -> Option<Option<u64>> {
+    use tokio::io::AsyncWriteExt;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let mut stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .ok()?;
+    let t0 = Instant::now();
+    let head = b"POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    for b in head.iter().cycle() {
+        if Instant::now() >= end {
+            return Some(None);
+        }
+        if stream.write_all(&[*b]).await.is_err() || stream.flush().await.is_err() {
+            return Some(Some(t0.elapsed().as_millis() as u64));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Some(None)
+}
+
+/// Connects and sends bytes that are not TLS; true when the server closed within a second.
+async fn garbage_client(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut tcp) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let junk: Vec<u8> = (0..1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let _ = tcp.write_all(&junk).await;
+    let mut buf = [0u8; 512];
+    tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
 fn main() {
     let a = parse_args();
-    let server = start_server(&a);
+    let mut server = start_server(&a);
     let shots = Arc::new(shots(&a.review));
-    let tls = tls_config(&server.ca);
+    let tls = tls_config(&server.cas);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
+    let shared = Arc::new(Shared {
+        port: server.port,
+        tls: tls.clone(),
+        shots,
+        terminated: Arc::new(AtomicBool::new(false)),
+        answered: Arc::new(AtomicU64::new(0)),
+        requests_per_connection: a.requests_per_connection,
+    });
     // warm-up: 1 s of saturation
-    let warm = rt.block_on(run(&a, &server, &shots, &tls, Duration::from_secs(1), None));
-    let _ = warm;
+    let _ = rt.block_on(run(&a, &shared, Duration::from_secs(1), None));
+    let fds_before = server.fds();
+
+    let duration = Duration::from_secs(a.seconds);
+    let end = Instant::now() + duration + Duration::from_millis(200);
+    // Hostile clients, alongside the measured run.
+    let hostile = rt.spawn({
+        let (idle, slow, garbage, port, tls) =
+            (a.idle, a.slowloris, a.garbage, server.port, tls.clone());
+        async move {
+            let mut h = Hostile::default();
+            let idles: Vec<_> = (0..idle)
+                .map(|_| tokio::spawn(idle_client(port, tls.clone(), end)))
+                .collect();
+            let slows: Vec<_> = (0..slow)
+                .map(|_| tokio::spawn(slow_client(port, tls.clone(), end)))
+                .collect();
+            let garbages: Vec<_> = (0..garbage)
+                .map(|_| {
+                    tokio::spawn(async move {
+                        let (mut sent, mut fast) = (0, 0);
+                        while Instant::now() < end {
+                            sent += 1;
+                            fast += usize::from(garbage_client(port).await);
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        (sent, fast)
+                    })
+                })
+                .collect();
+            for t in idles {
+                if let Ok(Some(closed)) = t.await {
+                    h.idle_opened += 1;
+                    h.idle_closed_after_ms.extend(closed);
+                }
+            }
+            for t in slows {
+                if let Ok(Some(closed)) = t.await {
+                    h.slow_opened += 1;
+                    h.slow_closed_after_ms.extend(closed);
+                }
+            }
+            for t in garbages {
+                if let Ok((sent, fast)) = t.await {
+                    h.garbage_sent += sent;
+                    h.garbage_closed_fast += fast;
+                }
+            }
+            h.idle_closed = h.idle_closed_after_ms.len();
+            h.slow_closed = h.slow_closed_after_ms.len();
+            h
+        }
+    });
+    // Let hostile connections pile up before the measurement starts.
+    if a.idle + a.slowloris > 0 {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    // Background actions on a plain thread: rotation, SIGTERM, sampling.
+    let stop = Arc::new(AtomicBool::new(false));
+    let pid = server.pid;
+    let sigterm_sent: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
+    let rotations = Arc::new(AtomicU64::new(0));
+    let actions = {
+        let (stop, terminated, answered, rotations, sigterm_sent) = (
+            stop.clone(),
+            shared.terminated.clone(),
+            shared.answered.clone(),
+            rotations.clone(),
+            sigterm_sent.clone(),
+        );
+        let (rotate, sigterm_at, sample) = (a.rotate, a.sigterm_at, a.sample);
+        let rotator = rotate.map(|_| server.bundles.len());
+        let dir = server.dir.path().to_owned();
+        let bundles: Vec<_> = server
+            .bundles
+            .iter()
+            .map(|b| (b.cert_pem.clone(), b.key_pem.clone()))
+            .collect();
+        std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let (mut next_rotate, mut next_sample, mut last_answered) = (
+                rotate.map(|r| t0 + Duration::from_secs_f64(r)),
+                sample.map(|s| t0 + Duration::from_secs_f64(s)),
+                0u64,
+            );
+            let mut next_term = sigterm_at.map(|s| t0 + Duration::from_secs_f64(s));
+            while !stop.load(Ordering::Relaxed) {
+                let now = Instant::now();
+                // Rotation as the kubelet updates a mounted Secret: written aside, then
+                // renamed over the live files.
+                if let (Some(at), Some(n)) = (next_rotate, rotator) {
+                    if now >= at {
+                        let i = (rotations.fetch_add(1, Ordering::Relaxed) + 1) as usize % n;
+                        let stage = dir.join("stage");
+                        std::fs::create_dir_all(&stage).expect("stage");
+                        std::fs::write(stage.join("tls.crt"), &bundles[i].0).expect("crt");
+                        std::fs::write(stage.join("tls.key"), &bundles[i].1).expect("key");
+                        for f in ["tls.crt", "tls.key"] {
+                            std::fs::rename(stage.join(f), dir.join(f)).expect("rename");
+                        }
+                        next_rotate = rotate.map(|r| at + Duration::from_secs_f64(r));
+                    }
+                }
+                if let Some(at) = next_term {
+                    if now >= at {
+                        terminated.store(true, Ordering::Relaxed);
+                        *sigterm_sent.lock().expect("lock") = Some(Instant::now());
+                        let _ = Command::new("kill")
+                            .args(["-TERM", &pid.to_string()])
+                            .status();
+                        next_term = None;
+                    }
+                }
+                if let Some(at) = next_sample {
+                    if now >= at {
+                        let n = answered.load(Ordering::Relaxed);
+                        let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                            .unwrap_or_default()
+                            .lines()
+                            .find(|l| l.starts_with("VmRSS:"))
+                            .and_then(|l| {
+                                l.split_whitespace()
+                                    .nth(1)
+                                    .and_then(|v| v.parse::<f64>().ok())
+                            })
+                            .unwrap_or(0.0);
+                        let every = sample.unwrap_or(1.0);
+                        println!(
+                            "sample t={:.0}s rate={:.0}/s rss={:.1}MiB",
+                            t0.elapsed().as_secs_f64(),
+                            (n - last_answered) as f64 / every,
+                            rss / 1024.0
+                        );
+                        last_answered = n;
+                        next_sample = sample.map(|s| at + Duration::from_secs_f64(s));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+
     let (cpu0, _) = proc_usage(server.pid);
     let wall = Instant::now();
-    let total = rt.block_on(run(
-        &a,
-        &server,
-        &shots,
-        &tls,
-        Duration::from_secs(a.seconds),
-        a.rate,
-    ));
+    let total = rt.block_on(run(&a, &shared, duration, a.rate));
     let elapsed = wall.elapsed().as_secs_f64();
     let (cpu1, rss) = proc_usage(server.pid);
-    let hist = total.hist.expect("hist");
-    let n = total.ok + total.errors;
+    let fds_during = server.fds();
+    stop.store(true, Ordering::Relaxed);
+    actions.join().expect("actions thread");
+    let hostile = rt.block_on(hostile).expect("hostile task");
+
+    let hist = total.hist.as_ref().expect("hist");
+    let n = total.ok + total.errors + total.ok_after_term;
     let cpu_us = if n > 0 {
         (cpu1 - cpu0) * 1e6 / n as f64
     } else {
@@ -325,9 +708,10 @@ fn main() {
         elapsed
     );
     println!(
-        "requests={} errors={} throughput={:.0}/s p50={}us p99={}us p99.9={}us max={}us server_cpu_per_request={:.1}us server_peak_rss={:.1}MiB",
-        total.ok,
+        "requests={} errors={} connect_errors={} throughput={:.0}/s p50={}us p99={}us p99.9={}us max={}us server_cpu_per_request={:.1}us server_peak_rss={:.1}MiB",
+        total.ok + total.ok_after_term,
         total.errors,
+        total.connect_errors,
         n as f64 / elapsed,
         hist.value_at_quantile(0.50),
         hist.value_at_quantile(0.99),
@@ -336,17 +720,52 @@ fn main() {
         cpu_us,
         rss as f64 / 1024.0
     );
+    if a.rotate.is_some() {
+        println!(
+            "rotation: {} certificate swaps during the run, {} failed requests, {} failed connections",
+            rotations.load(Ordering::Relaxed),
+            total.errors,
+            total.connect_errors
+        );
+    }
+    if a.idle + a.slowloris + a.garbage > 0 {
+        let median = |v: &mut Vec<u64>| {
+            v.sort_unstable();
+            v.get(v.len() / 2).copied()
+        };
+        let mut h = hostile;
+        println!(
+            "hostile: idle {} opened, {} closed by the server (median after {:?} ms); slowloris {} opened, {} closed (median after {:?} ms); garbage {} sent, {} closed within 1 s; server fds before {} at end {}",
+            h.idle_opened,
+            h.idle_closed,
+            median(&mut h.idle_closed_after_ms),
+            h.slow_opened,
+            h.slow_closed,
+            median(&mut h.slow_closed_after_ms),
+            h.garbage_sent,
+            h.garbage_closed_fast,
+            fds_before,
+            fds_during
+        );
+    }
+    if a.sigterm_at.is_some() {
+        let sent = sigterm_sent.lock().expect("lock").take();
+        let status = server.child.wait().expect("wait");
+        let exited_after = sent.map(|t| t.elapsed().as_secs_f64());
+        println!(
+            "sigterm: answered before {} after {}; failed before {}; unanswered after (crossed a closing idle connection) {}; refused new connections after {}; server exited with {status} {:.2}s after SIGTERM",
+            total.ok,
+            total.ok_after_term,
+            total.errors,
+            total.unanswered_after_term,
+            total.refused_after_term,
+            exited_after.unwrap_or(f64::NAN)
+        );
+    }
     drop(server);
 }
 
-async fn run(
-    a: &Args,
-    server: &Server,
-    shots: &Arc<Vec<Shot>>,
-    tls: &Arc<rustls::ClientConfig>,
-    duration: Duration,
-    rate: Option<f64>,
-) -> Tally {
+async fn run(a: &Args, shared: &Arc<Shared>, duration: Duration, rate: Option<f64>) -> Tally {
     let start = Instant::now() + Duration::from_millis(200);
     let end = start + duration;
     let per_conn = rate.map(|r| Duration::from_secs_f64(a.connections as f64 / r));
@@ -354,26 +773,16 @@ async fn run(
     for c in 0..a.connections {
         let offset = per_conn.map_or(Duration::ZERO, |iv| iv * c as u32 / a.connections as u32);
         tasks.push(tokio::spawn(connection(
-            server.port,
-            tls.clone(),
-            shots.clone(),
+            shared.clone(),
             start,
             end,
             per_conn,
             offset,
         )));
     }
-    let mut total = Tally {
-        hist: Some(hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("hist")),
-        ..Default::default()
-    };
+    let mut total = Tally::new();
     for t in tasks {
-        let t = t.await.expect("connection task");
-        total.ok += t.ok;
-        total.errors += t.errors;
-        if let (Some(h), Some(th)) = (total.hist.as_mut(), t.hist.as_ref()) {
-            h.add(th).expect("merge");
-        }
+        total.add(&t.await.expect("connection task"));
     }
     total
 }
