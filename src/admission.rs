@@ -410,7 +410,7 @@ impl Admission<'_> {
     }
 
     fn mutate(&self, raw: &RawValue, op: mutate::Operation, out: &mut Outcome) {
-        let value: serde_json::Value = match serde_json::from_str(raw.get()) {
+        let value = match mutate::parse_object(raw.get()) {
             Ok(v) => v,
             Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
         };

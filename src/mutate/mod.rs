@@ -208,6 +208,92 @@ pub fn mutate(object: &Value, op: Operation, policy: &Policy) -> Result<Mutation
     })
 }
 
+/// Parses an object for [`mutate`], leaving out what no default reads or writes: `status`
+/// and `metadata.managedFields` (often half of an object's bytes, and the costliest part to
+/// build as a [`Value`]). The patch is computed against paths that exist alike in the full
+/// object, so it applies to the object exactly as received.
+pub fn parse_object(json: &str) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let v = serde::de::DeserializeSeed::deserialize(
+        Pruned {
+            skip: &["status"],
+            nested: Some(("metadata", &["managedFields"])),
+        },
+        &mut de,
+    )?;
+    de.end()?;
+    Ok(v)
+}
+
+/// A [`Value`] without the keys in `skip`, and `nested`'s keys skipped one level down.
+#[derive(Clone, Copy)]
+struct Pruned {
+    skip: &'static [&'static str],
+    nested: Option<(&'static str, &'static [&'static str])>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Pruned {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Pruned {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if self.skip.contains(&key.as_str()) {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            let value = match self.nested {
+                Some((k, skip)) if k == key => {
+                    map.next_value_seed(Pruned { skip, nested: None })?
+                }
+                _ => map.next_value::<Value>()?,
+            };
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+
+    // Anything but an object is kept as it is.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+        serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
 /// Merges `defaulted` into the `bulwark.dev/defaulted` annotation (sorted, deduplicated), so
 /// a second run that defaults nothing new leaves it as it is.
 fn record(p: &mut Patcher, defaulted: &[&'static str]) {

@@ -1,7 +1,7 @@
 //! Building an RFC 6902 patch that only fills gaps.
 //!
-//! [`Patcher`] keeps a working copy of the object with every operation applied, so later
-//! defaults see earlier ones. It only ever emits:
+//! [`Patcher`] reads the object through the operations so far, so later defaults see
+//! earlier ones. It only ever emits:
 //! - `add` of a field that is absent; when parents are missing, one `add` of the first missing
 //!   ancestor carrying the whole nested value (never a child path under a missing parent);
 //! - `replace` of an explicit `null` (which stands for unset);
@@ -70,21 +70,49 @@ pub fn get<'v>(doc: &'v Value, path: &Path) -> Option<&'v Value> {
     })
 }
 
-fn get_mut<'v>(doc: &'v mut Value, segs: &[Seg]) -> Option<&'v mut Value> {
-    segs.iter().try_fold(doc, |cur, seg| match (cur, seg) {
-        (Value::Object(m), Seg::Key(k)) => m.get_mut(k),
-        (Value::Array(a), Seg::Index(i)) => a.get_mut(*i),
+/// Reads `segs` below `cur`.
+fn get_segs<'v>(cur: &'v Value, segs: &[Seg]) -> Option<&'v Value> {
+    segs.iter().try_fold(cur, |cur, seg| match (cur, seg) {
+        (Value::Object(m), Seg::Key(k)) => m.get(k),
+        (Value::Array(a), Seg::Index(i)) => a.get(*i),
         _ => None,
     })
 }
 
-/// Sets the last key of `segs` under its (existing) parent object.
-fn put(doc: &mut Value, segs: &[Seg], value: Value) {
-    let Some((Seg::Key(last), parent)) = segs.split_last() else {
-        return;
+/// `value` wrapped in one object per key of `keys` (innermost last); `None` when a segment
+/// is an index (array elements are never created).
+fn nest(keys: &[Seg], value: Value) -> Option<Value> {
+    keys.iter().rev().try_fold(value, |nested, s| match s {
+        Seg::Key(k) => {
+            let mut m = Map::new();
+            m.insert(k.clone(), nested);
+            Some(Value::Object(m))
+        }
+        Seg::Index(_) => None,
+    })
+}
+
+/// [`Patcher::fill`] inside a value this patch already adds.
+fn fill_within(cur: &mut Value, segs: &[Seg], value: Value) -> bool {
+    let Some((first, rest)) = segs.split_first() else {
+        return false; // the path itself is already set by this patch
     };
-    if let Some(Value::Object(m)) = get_mut(doc, parent) {
-        m.insert(last.clone(), value);
+    match (cur, first) {
+        (Value::Object(m), Seg::Key(k)) => match m.get_mut(k) {
+            Some(v) if !v.is_null() => fill_within(v, rest, value),
+            _ => match nest(rest, value) {
+                Some(nested) => {
+                    m.insert(k.clone(), nested);
+                    true
+                }
+                None => false,
+            },
+        },
+        (Value::Array(a), Seg::Index(i)) => match a.get_mut(*i) {
+            Some(v) if !v.is_null() => fill_within(v, rest, value),
+            _ => false,
+        },
+        _ => false,
     }
 }
 
@@ -96,24 +124,40 @@ struct Op {
 }
 
 /// Accumulates gap-filling operations against an object.
+///
+/// It reads the original through the operations so far without copying it (a copy of a
+/// Deployment with its managedFields cost more than all the defaults together): a path at or
+/// below an added value reads that value, any other path reads the original. A parent that
+/// only gained children reads as the original (no default decides on a sibling it added).
 #[derive(Debug)]
-pub struct Patcher {
-    doc: Value,
+pub struct Patcher<'a> {
+    orig: &'a Value,
     ops: Vec<Op>,
 }
 
-impl Patcher {
-    /// A patcher for `original` (copied).
-    pub fn new(original: &Value) -> Patcher {
+impl<'a> Patcher<'a> {
+    /// A patcher for `original`.
+    pub fn new(original: &'a Value) -> Patcher<'a> {
         Patcher {
-            doc: original.clone(),
+            orig: original,
             ops: Vec::new(),
         }
     }
 
-    /// The value at `path` in the working copy.
+    /// The operation whose value holds `path` (an added ancestor or the path itself).
+    fn op_holding(&self, path: &[Seg]) -> Option<usize> {
+        self.ops.iter().position(|op| path.starts_with(&op.path))
+    }
+
+    /// The value at `path`, with this patch's operations applied.
     pub fn get(&self, path: &Path) -> Option<&Value> {
-        get(&self.doc, path)
+        match self.op_holding(&path.0) {
+            Some(i) => {
+                let op = &self.ops[i];
+                get_segs(&op.value, &path.0[op.path.len()..])
+            }
+            None => get(self.orig, path),
+        }
     }
 
     /// Whether `path` holds a value other than `null`.
@@ -126,7 +170,13 @@ impl Patcher {
     /// object, or when an array element would have to be created.
     pub fn fill(&mut self, path: &Path, value: Value) -> bool {
         let segs = &path.0;
-        let mut cur = &self.doc;
+        // Under a value this patch adds: merge into that operation, keeping patches short.
+        if let Some(i) = self.op_holding(segs) {
+            let op = &mut self.ops[i];
+            let at = op.path.len();
+            return fill_within(&mut op.value, &segs[at..], value);
+        }
+        let mut cur = self.orig;
         for (i, seg) in segs.iter().enumerate() {
             let next = match (cur, seg) {
                 (Value::Object(m), Seg::Key(k)) => m.get(k),
@@ -139,15 +189,14 @@ impl Patcher {
             match next {
                 Some(v) if !v.is_null() => cur = v,
                 found => {
-                    let replace = found.is_some();
-                    let mut nested = value;
-                    for s in segs[i + 1..].iter().rev() {
-                        let Seg::Key(k) = s else { return false };
-                        let mut m = Map::new();
-                        m.insert(k.clone(), nested);
-                        nested = Value::Object(m);
-                    }
-                    self.emit(segs[..=i].to_vec(), replace, nested);
+                    let Some(nested) = nest(&segs[i + 1..], value) else {
+                        return false;
+                    };
+                    self.ops.push(Op {
+                        path: segs[..=i].to_vec(),
+                        replace: found.is_some(),
+                        value: nested,
+                    });
                     return true;
                 }
             }
@@ -161,29 +210,38 @@ impl Patcher {
         match self.get(path) {
             Some(v) if v == &value => false,
             Some(v) if !v.is_null() => {
-                self.emit(path.0.clone(), true, value);
+                match self.op_holding(&path.0) {
+                    Some(i) => {
+                        let op = &mut self.ops[i];
+                        let rest = &path.0[op.path.len()..];
+                        match rest.split_last() {
+                            None => op.value = value,
+                            Some((Seg::Key(k), parent)) => {
+                                let parent =
+                                    parent.iter().try_fold(&mut op.value, |cur, seg| {
+                                        match (cur, seg) {
+                                            (Value::Object(m), Seg::Key(k)) => m.get_mut(k),
+                                            (Value::Array(a), Seg::Index(i)) => a.get_mut(*i),
+                                            _ => None,
+                                        }
+                                    });
+                                if let Some(Value::Object(m)) = parent {
+                                    m.insert(k.clone(), value);
+                                }
+                            }
+                            Some((Seg::Index(_), _)) => return false,
+                        }
+                    }
+                    None => self.ops.push(Op {
+                        path: path.0.clone(),
+                        replace: true,
+                        value,
+                    }),
+                }
                 true
             }
             _ => self.fill(path, value),
         }
-    }
-
-    fn emit(&mut self, path: Vec<Seg>, replace: bool, value: Value) {
-        put(&mut self.doc, &path, value.clone());
-        // Merge into an earlier operation that created an ancestor of `path`.
-        if let Some(op) = self
-            .ops
-            .iter_mut()
-            .find(|op| op.path.len() < path.len() && path.starts_with(&op.path))
-        {
-            put(&mut op.value, &path[op.path.len()..], value);
-            return;
-        }
-        self.ops.push(Op {
-            path,
-            replace,
-            value,
-        });
     }
 
     /// The RFC 6902 patch.
@@ -246,7 +304,8 @@ mod tests {
         assert!(p.fill(&Path::dotted("metadata.labels").key("a.io/n~x"), json!("v")));
         assert!(p.fill(&Path::dotted("metadata.labels").key("b/c"), json!("w")));
         assert!(!p.fill(&Path::dotted("spec.containers").idx(0).key("x"), json!(1)));
-        let mut q = Patcher::new(&json!({"metadata": {"labels": {}}}));
+        let doc_q = json!({"metadata": {"labels": {}}});
+        let mut q = Patcher::new(&doc_q);
         assert!(q.fill(&Path::dotted("metadata.labels").key("a.io/n~x"), json!("v")));
         assert_eq!(
             ops(q),
@@ -260,7 +319,8 @@ mod tests {
 
     #[test]
     fn wrong_shapes_are_left_alone() {
-        let mut p = Patcher::new(&json!({"spec": "text"}));
+        let doc = json!({"spec": "text"});
+        let mut p = Patcher::new(&doc);
         assert!(!p.fill(&Path::dotted("spec.x"), json!(1)));
         assert!(p.into_patch().0.is_empty());
     }
@@ -268,8 +328,8 @@ mod tests {
     #[test]
     fn set_replaces_only_different_values() {
         let path = Path::dotted("metadata.annotations").key("bulwark.dev/defaulted");
-        let mut p =
-            Patcher::new(&json!({"metadata": {"annotations": {"bulwark.dev/defaulted": "a"}}}));
+        let doc = json!({"metadata": {"annotations": {"bulwark.dev/defaulted": "a"}}});
+        let mut p = Patcher::new(&doc);
         assert!(!p.set(&path, json!("a")));
         assert!(p.set(&path, json!("a,b")));
         assert_eq!(

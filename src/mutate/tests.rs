@@ -374,6 +374,24 @@ fn grace_period_rules() {
     );
 }
 
+/// Regression (found by tests/integration/fuzz.rs): a preStop sleep near `i64::MAX` with no
+/// grace period overflowed `sleep + 30` (a panic in debug builds; in release a negative
+/// terminationGracePeriodSeconds in the patch).
+#[test]
+fn huge_pre_stop_sleep_does_not_overflow_the_grace_period() {
+    let obj = yaml(&format!(
+        "kind: Deployment\nmetadata: {{name: d}}\nspec:\n  template:\n    spec:\n      containers: [{{name: a, lifecycle: {{preStop: {{sleep: {{seconds: {}}}}}}}}}]\n",
+        i64::MAX
+    ));
+    let (out, _) = run(&obj);
+    assert_eq!(
+        out["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+        json!(i64::MAX)
+    );
+    let again = mutate(&out, Operation::Create, &Policy::default()).expect("mutates");
+    assert!(again.is_empty(), "{:?}", again.patch);
+}
+
 #[test]
 fn privilege_escalation_is_not_defaulted_where_the_api_would_reject_it() {
     let obj = yaml(
@@ -641,4 +659,47 @@ fn disabled_mutation_is_empty() {
             .expect("mutates")
             .is_empty()
     );
+}
+
+#[test]
+fn parse_object_drops_only_status_and_managed_fields() {
+    let json = r#"{"kind":"Deployment","metadata":{"name":"w","managedFields":[{"manager":"kubectl"}],"labels":{"a":"b"}},
+        "spec":{"replicas":2,"x":[1,-2,3.5,null,true,"s"],"status":"kept: not top level"},"status":{"replicas":2}}"#;
+    let pruned = super::parse_object(json).expect("parses");
+    let mut full: Value = serde_json::from_str(json).expect("parses");
+    full["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("managedFields");
+    full.as_object_mut().expect("object").remove("status");
+    assert_eq!(pruned, full);
+    // Odd shapes are kept as they are, and errors stay errors.
+    let odd = r#"{"kind":"Pod","metadata":"not an object","spec":[1]}"#;
+    assert_eq!(
+        super::parse_object(odd).expect("parses"),
+        serde_json::from_str::<Value>(odd).expect("parses")
+    );
+    assert!(super::parse_object(r#"{"kind":"Pod""#).is_err());
+    assert!(super::parse_object(r#"{"kind":"Pod"} trailing"#).is_err());
+
+    // The real review: the same patch either way.
+    let review: Value = serde_json::from_str(include_str!(
+        "../../tests/fixtures/admission/deployment-create.json"
+    ))
+    .expect("fixture");
+    let object = review["request"]["object"].to_string();
+    let policy = Policy::default();
+    let a = mutate(
+        &super::parse_object(&object).expect("parses"),
+        Operation::Create,
+        &policy,
+    )
+    .expect("mutates");
+    let b = mutate(
+        &serde_json::from_str(&object).expect("parses"),
+        Operation::Create,
+        &policy,
+    )
+    .expect("mutates");
+    assert_eq!(a, b);
 }
