@@ -438,6 +438,21 @@ struct Hostile {
     garbage_closed_fast: usize,
 }
 
+/// A TLS connection to the server, or `None` when it refused.
+async fn tls_stream(
+    port: u16,
+    tls: Arc<rustls::ClientConfig>,
+) -> Option<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .ok()
+}
+
 /// A TLS connection that never sends a request; returns ms until the server closed it.
 async fn idle_client(
     port: u16,
@@ -445,14 +460,7 @@ async fn idle_client(
     end: Instant,
 ) -> Option<Option<u64>> {
     use tokio::io::AsyncReadExt;
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let mut stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .ok()?;
+    let mut stream = tls_stream(port, tls).await?;
     let t0 = Instant::now();
     let mut buf = [0u8; 256];
     let closed = tokio::time::timeout_at(end.into(), async {
@@ -475,14 +483,7 @@ async fn slow_client(
     end: Instant,
 ) -> Option<Option<u64>> {
     use tokio::io::AsyncWriteExt;
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let mut stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .ok()?;
+    let mut stream = tls_stream(port, tls).await?;
     let t0 = Instant::now();
     let head = b"POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     for b in head.iter().cycle() {
