@@ -152,18 +152,19 @@ pub fn parse_date(s: &str) -> Option<i64> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
-    Some(days_from_civil(y, m, d))
+    days_from_civil(y, m, d)
 }
 
-/// Days since the epoch of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
+/// Days since the epoch of a proleptic Gregorian date (H. Hinnant's algorithm); `None` when
+/// the year is so far out that the day count does not fit an `i64`.
+fn days_from_civil(y: i64, m: i64, d: i64) -> Option<i64> {
+    let y = if m <= 2 { y.checked_sub(1)? } else { y };
     let era = y.div_euclid(400);
-    let yoe = y - era * 400;
+    let yoe = y.rem_euclid(400);
     let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    era.checked_mul(146_097)?.checked_add(doe - 719_468)
 }
 
 /// Today (UTC) as days since the epoch.
@@ -194,6 +195,27 @@ mod tests {
         assert_eq!(parse_date("2000-03-01"), Some(11_017));
         assert_eq!(parse_date("2026-13-01"), None);
         assert_eq!(parse_date("soon"), None);
+        assert_eq!(parse_date("-0001-12-31"), None); // the leading '-' splits off an empty year
+        assert_eq!(parse_date("0000-03-01"), Some(-719_468));
+    }
+
+    /// Regression (found by tests/integration/fuzz.rs): an `exempt-until` year whose day count
+    /// does not fit an i64 overflowed (a panic in debug builds, a wrapped date in release).
+    #[test]
+    fn dates_out_of_range_are_not_dates() {
+        assert_eq!(parse_date("9223372036854775807-01-01"), None);
+        assert_eq!(parse_date("-9223372036854775808-01-01"), None);
+        assert_eq!(parse_date("26000000000000000-12-31"), None);
+        assert!(parse_date("25000000000000000-12-31").is_some_and(|d| d > 0));
+        let far = obj(&[
+            (EXEMPT, "replicas"),
+            (EXEMPT_REASON, "legacy"),
+            (EXEMPT_UNTIL, "9223372036854775807-01-01"),
+        ]);
+        assert!(matches!(
+            annotation(&far, Some(20_000)),
+            AnnotationExemption::Invalid(m) if m.contains("not a YYYY-MM-DD date")
+        ));
     }
 
     #[test]

@@ -332,10 +332,14 @@ fn graceful_shutdown(cx: &mut Cx<'_>, p: &mut Patcher, spec: &Path, long: &[&Con
         }
     }
     // Unset means 30 s; only when the pause does not fit in that is a longer period set, and
-    // then the application keeps its 30 s after the pause.
+    // then the application keeps its 30 s after the pause (saturating: an author's sleep is
+    // not range-checked before admission).
     if author_grace.is_none()
         && longest >= DEFAULT_GRACE_SECONDS
-        && p.fill(&grace_path, json!(longest + DEFAULT_GRACE_SECONDS))
+        && p.fill(
+            &grace_path,
+            json!(longest.saturating_add(DEFAULT_GRACE_SECONDS)),
+        )
     {
         cx.mark(GRACEFUL);
     }

@@ -57,7 +57,9 @@ static META: RuleMeta = RuleMeta {
 /// `None` when a value cannot be read.
 fn allowed_disruptions(pdb: &PdbInfo, replicas: i64) -> Option<i64> {
     // Kubernetes rounds both minAvailable and maxUnavailable percentages up.
-    let from_min = |m: &IntOrString| Some(replicas - m.resolve(replicas, true)?);
+    // Saturating: neither count is range-checked offline (a manifest's PDB), and an
+    // overflow must not turn "allows everything" into "allows nothing".
+    let from_min = |m: &IntOrString| Some(replicas.saturating_sub(m.resolve(replicas, true)?));
     match (&pdb.min_available, &pdb.max_unavailable) {
         (Some(m), None) => from_min(m),
         (None, Some(u)) => u.resolve(replicas, true),
@@ -450,6 +452,37 @@ mod tests {
             &Policy::default()
         )
         .is_empty());
+    }
+
+    /// Regression (found by tests/integration/fuzz.rs): `replicas - minAvailable` overflowed
+    /// for out-of-range counts (a panic in debug builds; in release a wrapped negative count,
+    /// reported as a PDB that allows no disruption).
+    #[test]
+    fn extreme_counts_do_not_overflow() {
+        let huge_negative = pdb(
+            "web",
+            Some(selector("web")),
+            Some(IntOrString::Int(i64::MIN)),
+            None,
+        );
+        let f = check(
+            &deploy(2),
+            &inv(vec![huge_negative], true),
+            &Policy::default(),
+        );
+        assert!(f.is_empty(), "{f:?}");
+        let min_one = pdb(
+            "web",
+            Some(selector("web")),
+            Some(IntOrString::Int(-1)),
+            None,
+        );
+        let f = check(
+            &deploy(i64::MAX),
+            &inv(vec![min_one], true),
+            &Policy::default(),
+        );
+        assert!(f.is_empty(), "{f:?}");
     }
 
     #[test]
