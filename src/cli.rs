@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, default_value_t = 20)]
     pub shutdown_timeout: u64,
+    /// Seconds to keep answering after SIGTERM, each answer with `Connection: close`, so
+    /// clients holding keep-alive connections move on without losing a request.
+    #[arg(long, default_value_t = 3)]
+    pub drain_seconds: u64,
     /// Seconds between checks of the certificate files for rotation.
     #[arg(long, default_value_t = 5)]
     pub cert_reload_interval: u64,
@@ -107,6 +111,7 @@ pub fn serve(args: ServeArgs, policy: bulwark::config::Policy) -> anyhow::Result
         max_body_bytes: args.max_body_bytes,
         max_connections: args.max_connections,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        drain: Duration::from_secs(args.drain_seconds),
         cert_reload_interval: Duration::from_secs(args.cert_reload_interval.max(1)),
         own_namespace: args.namespace,
         ..Options::default()

@@ -48,6 +48,12 @@ pub struct Options {
     pub max_connections: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// After SIGTERM, how long to keep serving with `Connection: close` on every answer
+    /// before closing idle connections. The API server keeps reusing its keep-alive
+    /// connections to a terminating pod; closing one while a request is on its way loses
+    /// that request (Go does not retry a POST), whereas a `Connection: close` answer tells
+    /// the client to reconnect elsewhere after a completed request.
+    pub drain: Duration,
     /// How often certificate files are checked for rotation.
     pub cert_reload_interval: Duration,
     /// bulwark's own namespace: never evaluated, so bulwark can always recover itself.
@@ -63,6 +69,7 @@ impl Default for Options {
             handshake_timeout: Duration::from_secs(5),
             max_connections: 1024,
             shutdown_timeout: Duration::from_secs(20),
+            drain: Duration::ZERO,
             cert_reload_interval: Duration::from_secs(5),
             own_namespace: "bulwark-system".into(),
         }
@@ -365,9 +372,31 @@ pub async fn serve_tls(
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(options.max_connections));
+    let draining = Arc::new(AtomicBool::new(false));
+    let router = router.layer(axum::middleware::map_response({
+        let draining = draining.clone();
+        move |mut res: Response| {
+            let draining = draining.load(Ordering::Relaxed);
+            async move {
+                if draining {
+                    // HTTP/1.1 closes after this answer; hyper drops the header on HTTP/2.
+                    res.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                res
+            }
+        }
+    }));
     let service = hyper_util::service::TowerToHyperService::new(router);
     tokio::pin!(shutdown);
+    let mut drain_until: Option<tokio::time::Instant> = None;
     loop {
+        let drained = async {
+            match drain_until {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -378,7 +407,12 @@ pub async fn serve_tls(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut shutdown, if drain_until.is_none() => {
+                draining.store(true, Ordering::Relaxed);
+                drain_until = Some(tokio::time::Instant::now() + options.drain);
+                continue;
+            }
+            () = drained => break,
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, max = options.max_connections, "connection limit reached; closing new connection");

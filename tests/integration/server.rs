@@ -18,7 +18,7 @@ pub struct TestServer {
     pub health: std::net::SocketAddr,
     pub dir: tempfile::TempDir,
     pub ca_pem: String,
-    stop: Option<oneshot::Sender<()>>,
+    pub stop: Option<oneshot::Sender<()>>,
     pub task: Option<tokio::task::JoinHandle<Result<(), server::ServeError>>>,
 }
 
@@ -633,5 +633,58 @@ async fn graceful_shutdown_answers_in_flight_requests() {
             .send()
             .await
             .is_err()
+    );
+}
+
+/// During the drain window after SIGTERM, keep-alive connections still get answers, each
+/// with `Connection: close`, so no client loses a request to a closing idle connection; new
+/// connections are still accepted until the window ends.
+#[tokio::test]
+async fn drain_window_answers_with_connection_close() {
+    let options = Options {
+        drain: Duration::from_millis(1500),
+        ..Options::default()
+    };
+    let mut srv = TestServer::start(Policy::default(), options).await;
+    let client = srv.client(false);
+    let body = serde_json::to_vec(&review("CREATE", privileged_pod(), None, false)).expect("json");
+    let send = |client: reqwest::Client, url: String, body: Vec<u8>| async move {
+        client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+    };
+    let before = send(client.clone(), srv.url("/validate"), body.clone())
+        .await
+        .expect("answered");
+    assert_eq!(before.status(), 200);
+    assert!(before.headers().get("connection").is_none());
+
+    let stop = tokio::spawn({
+        let tx = srv.stop.take().expect("stop sender");
+        async move {
+            let _ = tx.send(());
+        }
+    });
+    stop.await.expect("stop sent");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        let during = send(client.clone(), srv.url("/validate"), body.clone())
+            .await
+            .expect("answered while draining");
+        assert_eq!(during.status(), 200);
+        assert_eq!(
+            during.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..])
+        );
+        let v: Value = during.json().await.expect("json");
+        assert_eq!(v["response"]["uid"], "uid-CREATE-Pod");
+    }
+    srv.stop().await.expect("clean stop");
+    assert!(
+        send(client, srv.url("/validate"), body).await.is_err(),
+        "the listener is closed after the drain window"
     );
 }
