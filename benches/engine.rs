@@ -77,6 +77,12 @@ fn benches(c: &mut Criterion) {
             engine::evaluate(&w, Context::default(), &policy)
         })
     });
+    g.bench_function("parse_value", |b| {
+        b.iter(|| serde_json::from_str::<Value>(black_box(&object)).expect("value"))
+    });
+    g.bench_function("parse_object_pruned", |b| {
+        b.iter(|| mutate::parse_object(black_box(&object)).expect("value"))
+    });
     g.bench_function("mutate_value", |b| {
         b.iter(|| mutate::mutate(black_box(&value), Operation::Create, &policy).expect("mutates"))
     });
