@@ -2,6 +2,7 @@
 
 mod cluster;
 mod deploy;
+mod fuzz;
 mod modes;
 mod mutate;
 mod pss;
