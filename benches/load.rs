@@ -16,9 +16,9 @@
 //! ```
 //!
 //! Without `--rate` every connection sends its next request as soon as the previous answer
-//! arrives (saturation). With `--rate R` requests are scheduled at R/s in total and latency
-//! is measured from the *scheduled* send time, so a stall is charged to every request it
-//! delayed (coordinated-omission correction).
+//! arrives (saturation). With `--rate R` requests are scheduled at R/s in total (any free
+//! connection takes the next one) and latency is measured from the *scheduled* send time, so
+//! a stall is charged to every request it delayed (coordinated-omission correction).
 //!
 //! Hostile clients run on the load generator's core during the measured run: `--idle N`
 //! TLS connections that never send a request, `--slowloris N` connections that send request
@@ -342,27 +342,65 @@ async fn open(port: u16, tls: &Arc<rustls::ClientConfig>) -> Option<Sender> {
     Some(sender)
 }
 
-async fn connection(
-    sh: Arc<Shared>,
+/// Releases one ticket per scheduled send time from a plain thread (`nanosleep` keeps to
+/// tens of µs; tokio's timer wheel rounds every sleep up to the next millisecond, which would
+/// add up to 1 ms to every latency measured from the schedule). Any free connection takes
+/// the next ticket; a ticket that waits is charged to its request.
+struct Pacer {
+    tickets: tokio::sync::Semaphore,
+    next: AtomicU64,
     start: Instant,
-    end: Instant,
-    interval: Option<Duration>,
-    offset: Duration,
-) -> Tally {
+    interval: Duration,
+}
+
+impl Pacer {
+    fn start(start: Instant, end: Instant, rate: f64) -> Arc<Pacer> {
+        let p = Arc::new(Pacer {
+            tickets: tokio::sync::Semaphore::new(0),
+            next: AtomicU64::new(0),
+            start,
+            interval: Duration::from_secs_f64(1.0 / rate),
+        });
+        let pacer = p.clone();
+        std::thread::spawn(move || {
+            for i in 0u64.. {
+                let at = pacer.start + pacer.interval.mul_f64(i as f64);
+                if at >= end {
+                    break;
+                }
+                if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                pacer.tickets.add_permits(1);
+            }
+            pacer.tickets.close();
+        });
+        p
+    }
+
+    /// The scheduled time of the next request, or `None` when the run is over.
+    async fn next(&self) -> Option<Instant> {
+        self.tickets.acquire().await.ok()?.forget();
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        Some(self.start + self.interval.mul_f64(i as f64))
+    }
+}
+
+async fn connection(sh: Arc<Shared>, end: Instant, pacer: Option<Arc<Pacer>>) -> Tally {
     let mut tally = Tally::new();
     let mut sender: Option<Sender> = None;
     let mut on_this_connection = 0;
     let mut i: u64 = 0;
     loop {
-        let scheduled = match interval {
-            Some(iv) => start + offset + iv * (i as u32),
+        let scheduled = match &pacer {
+            Some(p) => match p.next().await {
+                Some(t) => t,
+                None => break,
+            },
             None => Instant::now(),
         };
         if scheduled >= end {
             break;
-        }
-        if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
-            tokio::time::sleep(wait).await;
         }
         let terminated = sh.terminated.load(Ordering::Relaxed);
         if sender.as_mut().is_none_or(|s| s.is_closed())
@@ -800,17 +838,13 @@ fn main() {
 async fn run(a: &Args, shared: &Arc<Shared>, duration: Duration, rate: Option<f64>) -> Tally {
     let start = Instant::now() + Duration::from_millis(200);
     let end = start + duration;
-    let per_conn = rate.map(|r| Duration::from_secs_f64(a.connections as f64 / r));
+    let pacer = rate.map(|r| Pacer::start(start, end, r));
+    if pacer.is_none() {
+        tokio::time::sleep_until(start.into()).await;
+    }
     let mut tasks = Vec::new();
-    for c in 0..a.connections {
-        let offset = per_conn.map_or(Duration::ZERO, |iv| iv * c as u32 / a.connections as u32);
-        tasks.push(tokio::spawn(connection(
-            shared.clone(),
-            start,
-            end,
-            per_conn,
-            offset,
-        )));
+    for _ in 0..a.connections {
+        tasks.push(tokio::spawn(connection(shared.clone(), end, pacer.clone())));
     }
     let mut total = Tally::new();
     for t in tasks {
