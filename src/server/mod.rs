@@ -4,6 +4,7 @@
 //! Handlers only extract the body and call [`crate::admission`]; every HTTP-level failure is
 //! an [`ApiError`] answered with a JSON body.
 
+pub mod idle;
 pub mod metrics;
 pub mod tls;
 
@@ -44,6 +45,10 @@ pub struct Options {
     pub body_timeout: Duration,
     /// Time allowed for a TLS handshake.
     pub handshake_timeout: Duration,
+    /// Time a connection may stay silent after its handshake before its first request.
+    pub first_request_timeout: Duration,
+    /// Time a connection may stay idle between requests (above the API server's 90 s).
+    pub keep_alive_timeout: Duration,
     /// Most concurrent connections; further ones are closed at once.
     pub max_connections: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
@@ -67,6 +72,8 @@ impl Default for Options {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(5),
+            first_request_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(120),
             max_connections: 1024,
             shutdown_timeout: Duration::from_secs(20),
             drain: Duration::ZERO,
@@ -425,6 +432,8 @@ pub async fn serve_tls(
         let service = service.clone();
         let watcher = graceful.watcher();
         let handshake_timeout = options.handshake_timeout;
+        let (first_request, keep_alive) =
+            (options.first_request_timeout, options.keep_alive_timeout);
         tokio::spawn(async move {
             let _permit = permit;
             let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
@@ -438,9 +447,26 @@ pub async fn serve_tls(
                     return;
                 }
             };
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let activity = idle::Activity::new();
+            let io = idle::Tracked::new(tls, activity.clone());
+            let conn = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
+            tokio::pin!(conn);
+            loop {
+                let deadline = activity.deadline(first_request, keep_alive);
+                tokio::select! {
+                    ended = &mut conn => {
+                        if let Err(e) = ended {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    () = tokio::time::sleep_until(deadline) => {
+                        if activity.deadline(first_request, keep_alive) <= tokio::time::Instant::now() {
+                            tracing::debug!(%peer, "closing a silent connection");
+                            break;
+                        }
+                    }
+                }
             }
         });
     }

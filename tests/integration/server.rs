@@ -468,23 +468,8 @@ async fn slow_loris_connections_are_closed() {
         ..Options::default()
     };
     let mut srv = TestServer::start(policy_default(), options).await;
+    let mut tls = tls_connect(&srv).await;
     // A TLS connection that sends half a request line and stalls.
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls_pki_types::pem::PemObject;
-    for c in rustls_pki_types::CertificateDer::pem_slice_iter(srv.ca_pem.as_bytes()) {
-        roots.add(c.expect("pem")).expect("root");
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(bulwark::server::tls::provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
-    let tcp = tokio::net::TcpStream::connect(srv.addr)
-        .await
-        .expect("connect");
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let mut tls = connector.connect(name, tcp).await.expect("handshake");
     tls.write_all(b"POST /validate HTTP/1.1\r\nHost: x\r\n")
         .await
         .expect("write");
@@ -503,6 +488,80 @@ async fn slow_loris_connections_are_closed() {
     .await;
     assert_eq!(status, 200);
     srv.stop().await.expect("clean stop");
+}
+
+/// A connection that completes its handshake and never sends anything is closed after the
+/// first-request timeout (hyper's header timeout only starts with a request's first byte),
+/// so idle connections cannot use up the connection limit; one that sent a request stays
+/// open for keep-alive.
+#[tokio::test]
+async fn silent_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let options = Options {
+        first_request_timeout: Duration::from_millis(300),
+        keep_alive_timeout: Duration::from_secs(30),
+        max_connections: 4,
+        ..Options::default()
+    };
+    let mut srv = TestServer::start(policy_default(), options).await;
+    // Fill every slot with silent connections.
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(tls_connect(&srv).await);
+    }
+    let started = std::time::Instant::now();
+    for tls in &mut silent {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "a silent connection was kept open: {read:?}"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // The slots are free again, and a connection that talks is kept past the timeout.
+    let mut talking = tls_connect(&srv).await;
+    talking
+        .write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 512];
+    let n = talking.read(&mut buf).await.expect("answer");
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 "),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    talking
+        .write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("kept alive");
+    let n = talking.read(&mut buf).await.expect("second answer");
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 "),
+        "keep-alive connection was closed"
+    );
+    srv.stop().await.expect("clean stop");
+}
+
+async fn tls_connect(srv: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls_pki_types::pem::PemObject;
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(srv.ca_pem.as_bytes()) {
+        roots.add(c.expect("pem")).expect("root");
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(bulwark::server::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let tcp = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    connector.connect(name, tcp).await.expect("handshake")
 }
 
 fn policy_default() -> Policy {
