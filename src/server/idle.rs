@@ -8,15 +8,21 @@
 //! and may then stay idle between requests for `keep_alive` (longer than the Go client's 90 s
 //! idle timeout, so the API server always closes first and never sends on a connection we
 //! are closing).
+//!
+//! At the connection limit, a newcomer takes the slot of the oldest connection that is still
+//! silent ([`Silent`]): otherwise a flood of silent connections would keep every real client
+//! out for the whole first-request timeout, again and again.
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// When a connection last moved bytes, in ms since it was accepted; `u64::MAX` = never.
@@ -24,6 +30,7 @@ use tokio::time::Instant;
 pub struct Activity {
     base: Instant,
     last_ms: AtomicU64,
+    evict: Notify,
 }
 
 impl Activity {
@@ -32,7 +39,18 @@ impl Activity {
         Arc::new(Activity {
             base: Instant::now(),
             last_ms: AtomicU64::new(u64::MAX),
+            evict: Notify::new(),
         })
+    }
+
+    /// Whether the connection has not moved a byte since its handshake.
+    pub fn is_silent(&self) -> bool {
+        self.last_ms.load(Ordering::Relaxed) == u64::MAX
+    }
+
+    /// Resolves when [`Silent::evict_oldest`] picked this connection.
+    pub async fn evicted(&self) {
+        self.evict.notified().await;
     }
 
     fn touch(&self) {
@@ -46,6 +64,38 @@ impl Activity {
             u64::MAX => self.base + first_request,
             ms => self.base + Duration::from_millis(ms) + keep_alive,
         }
+    }
+}
+
+/// The connections accepted and still silent, oldest first.
+#[derive(Debug, Default)]
+pub struct Silent {
+    queue: Mutex<VecDeque<Weak<Activity>>>,
+}
+
+impl Silent {
+    /// Adds a connection that just completed its handshake.
+    pub fn register(&self, a: &Arc<Activity>) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        // Entries of connections that spoke or ended are dropped lazily, in bulk.
+        if q.len() >= 1024 && q.len().is_power_of_two() {
+            q.retain(|w| w.upgrade().is_some_and(|a| a.is_silent()));
+        }
+        q.push_back(Arc::downgrade(a));
+    }
+
+    /// Asks the oldest still-silent connection to close; false when there is none.
+    pub fn evict_oldest(&self) -> bool {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(w) = q.pop_front() {
+            if let Some(a) = w.upgrade()
+                && a.is_silent()
+            {
+                a.evict.notify_one();
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -147,5 +197,27 @@ mod tests {
             a.deadline(first, keep),
             start + Duration::from_secs(8) + keep
         );
+    }
+
+    #[tokio::test]
+    async fn eviction_picks_the_oldest_silent_connection() {
+        let silent = Silent::default();
+        let (old, talking, young) = (Activity::new(), Activity::new(), Activity::new());
+        for a in [&old, &talking, &young] {
+            silent.register(a);
+        }
+        talking.touch();
+        assert!(silent.evict_oldest());
+        tokio::time::timeout(Duration::from_secs(1), old.evicted())
+            .await
+            .expect("the oldest silent connection is told");
+        assert!(
+            silent.evict_oldest(),
+            "then the young one (the talking one is skipped)"
+        );
+        tokio::time::timeout(Duration::from_secs(1), young.evicted())
+            .await
+            .expect("young told");
+        assert!(!silent.evict_oldest(), "nobody left");
     }
 }

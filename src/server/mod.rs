@@ -379,6 +379,7 @@ pub async fn serve_tls(
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(options.max_connections));
+    let silent = Arc::new(idle::Silent::default());
     let draining = Arc::new(AtomicBool::new(false));
     let router = router.layer(axum::middleware::map_response({
         let draining = draining.clone();
@@ -421,9 +422,24 @@ pub async fn serve_tls(
             }
             () = drained => break,
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max = options.max_connections, "connection limit reached; closing new connection");
-            continue;
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            // Full: a connection that has not said a word since its handshake makes room.
+            Err(_) if silent.evict_oldest() => {
+                match tokio::time::timeout(
+                    Duration::from_millis(100),
+                    slots.clone().acquire_owned(),
+                )
+                .await
+                {
+                    Ok(Ok(p)) => p,
+                    _ => continue,
+                }
+            }
+            Err(_) => {
+                tracing::warn!(%peer, max = options.max_connections, "connection limit reached; closing new connection");
+                continue;
+            }
         };
         // Without TCP_NODELAY, small TLS records wait on Nagle + delayed ACK: 40-80 ms p99.
         let _ = stream.set_nodelay(true);
@@ -434,6 +450,7 @@ pub async fn serve_tls(
         let handshake_timeout = options.handshake_timeout;
         let (first_request, keep_alive) =
             (options.first_request_timeout, options.keep_alive_timeout);
+        let silent = silent.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
@@ -448,6 +465,7 @@ pub async fn serve_tls(
                 }
             };
             let activity = idle::Activity::new();
+            silent.register(&activity);
             let io = idle::Tracked::new(tls, activity.clone());
             let conn = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
             tokio::pin!(conn);
@@ -459,6 +477,12 @@ pub async fn serve_tls(
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                         break;
+                    }
+                    () = activity.evicted() => {
+                        if activity.is_silent() {
+                            tracing::debug!(%peer, "connection limit reached: closing the oldest silent connection");
+                            break;
+                        }
                     }
                     () = tokio::time::sleep_until(deadline) => {
                         if activity.deadline(first_request, keep_alive) <= tokio::time::Instant::now() {

@@ -545,6 +545,40 @@ async fn silent_connections_are_closed() {
     srv.stop().await.expect("clean stop");
 }
 
+/// At the connection limit, a newcomer takes the slot of the oldest silent connection, so a
+/// flood of silent connections cannot keep a real client out.
+#[tokio::test]
+async fn at_the_limit_silent_connections_make_room() {
+    use tokio::io::AsyncReadExt;
+    let options = Options {
+        first_request_timeout: Duration::from_secs(60),
+        max_connections: 4,
+        ..Options::default()
+    };
+    let mut srv = TestServer::start(policy_default(), options).await;
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(tls_connect(&srv).await);
+    }
+    let (status, _, _) = post(
+        &srv.client(false),
+        &srv.url("/validate"),
+        &review("CREATE", privileged_pod(), None, false),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "served although every slot held a silent connection"
+    );
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(2), silent[0].read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the oldest silent connection made room: {read:?}"
+    );
+    srv.stop().await.expect("clean stop");
+}
+
 async fn tls_connect(srv: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     use rustls_pki_types::pem::PemObject;
