@@ -288,6 +288,8 @@ struct Tally {
     unanswered_after_term: u64,
     /// After SIGTERM: new connections refused (the listener is closed): expected.
     refused_after_term: u64,
+    /// After SIGTERM: connections told to close, whose client would reconnect elsewhere.
+    moved_after_term: u64,
 }
 
 impl Tally {
@@ -305,6 +307,7 @@ impl Tally {
         self.ok_after_term += t.ok_after_term;
         self.unanswered_after_term += t.unanswered_after_term;
         self.refused_after_term += t.refused_after_term;
+        self.moved_after_term += t.moved_after_term;
         if let (Some(h), Some(th)) = (self.hist.as_mut(), t.hist.as_ref()) {
             h.add(th).expect("merge");
         }
@@ -408,6 +411,12 @@ async fn connection(sh: Arc<Shared>, end: Instant, pacer: Option<Arc<Pacer>>) ->
                 .requests_per_connection
                 .is_some_and(|k| on_this_connection >= k)
         {
+            // After SIGTERM the pod is out of the Service's endpoints: a client that has to
+            // reconnect goes to another replica, so this one stops here.
+            if terminated {
+                tally.moved_after_term += 1;
+                break;
+            }
             on_this_connection = 0;
             sender = open(sh.port, &sh.tls).await;
             if sender.is_none() {
@@ -823,11 +832,12 @@ fn main() {
         let status = server.child.wait().expect("wait");
         let exited_after = sent.map(|t| t.elapsed().as_secs_f64());
         println!(
-            "sigterm: answered before {} after {}; failed before {}; unanswered after (crossed a closing idle connection) {}; refused new connections after {}; server exited with {status} {:.2}s after SIGTERM",
+            "sigterm: answered before {} after {}; failed before {}; unanswered after (crossed a closing idle connection) {}; connections closed by the server after an answer (client moves to another replica) {}; refused {}; server exited with {status} {:.2}s after SIGTERM",
             total.ok,
             total.ok_after_term,
             total.errors,
             total.unanswered_after_term,
+            total.moved_after_term,
             total.refused_after_term,
             exited_after.unwrap_or(f64::NAN)
         );
