@@ -53,8 +53,8 @@ pub struct Options {
     pub max_connections: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
-    /// After SIGTERM, how long to keep serving with `Connection: close` on every answer
-    /// before closing idle connections. The API server keeps reusing its keep-alive
+    /// After SIGTERM (the listener closed), how long connections already open keep being
+    /// served, each answer carrying `Connection: close`, before idle ones are closed. The API server keeps reusing its keep-alive
     /// connections to a terminating pod; closing one while a request is on its way loses
     /// that request (Go does not retry a POST), whereas a `Connection: close` answer tells
     /// the client to reconnect elsewhere after a completed request.
@@ -397,14 +397,7 @@ pub async fn serve_tls(
     }));
     let service = hyper_util::service::TowerToHyperService::new(router);
     tokio::pin!(shutdown);
-    let mut drain_until: Option<tokio::time::Instant> = None;
     loop {
-        let drained = async {
-            match drain_until {
-                Some(t) => tokio::time::sleep_until(t).await,
-                None => std::future::pending().await,
-            }
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -415,12 +408,7 @@ pub async fn serve_tls(
                     continue;
                 }
             },
-            () = &mut shutdown, if drain_until.is_none() => {
-                draining.store(true, Ordering::Relaxed);
-                drain_until = Some(tokio::time::Instant::now() + options.drain);
-                continue;
-            }
-            () = drained => break,
+            () = &mut shutdown => break,
         };
         let permit = match slots.clone().try_acquire_owned() {
             Ok(p) => p,
@@ -494,7 +482,16 @@ pub async fn serve_tls(
             }
         });
     }
+    // Stop accepting; connections already open keep being answered, each answer closing
+    // its connection, until they are all gone or the drain window ends.
     drop(listener);
+    draining.store(true, Ordering::Relaxed);
+    let drain_end = tokio::time::Instant::now() + options.drain;
+    while tokio::time::Instant::now() < drain_end
+        && slots.available_permits() < options.max_connections
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     if tokio::time::timeout(options.shutdown_timeout, graceful.shutdown())
         .await
         .is_err()
