@@ -320,7 +320,7 @@ impl Admission<'_> {
             // Audit is a dry run: it reports what enforce would deny and changes nothing, so
             // a team trialling bulwark sees its workloads exactly as they wrote them.
             Endpoint::Mutate if mode == Mode::Audit => {} // decision stays Skipped
-            Endpoint::Mutate => self.mutate(raw, op, out),
+            Endpoint::Mutate => self.mutate(raw, &obj, op, out),
             Endpoint::Validate => self.validate(&obj, req, mode, out),
         }
     }
@@ -409,12 +409,12 @@ impl Admission<'_> {
         }
     }
 
-    fn mutate(&self, raw: &RawValue, op: mutate::Operation, out: &mut Outcome) {
+    fn mutate(&self, raw: &RawValue, obj: &Workload, op: mutate::Operation, out: &mut Outcome) {
         let value = match mutate::parse_object(raw.get()) {
             Ok(v) => v,
             Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
         };
-        match mutate::mutate(&value, op, self.policy) {
+        match mutate::mutate_parsed(&value, Some(obj), op, self.policy) {
             Ok(m) => {
                 out.decision = Decision::Allowed;
                 if !m.patch.0.is_empty() {

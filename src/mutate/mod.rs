@@ -138,6 +138,18 @@ impl Cx<'_> {
 /// Computes the defaults for `object` as a JSON patch. Kinds without a pod spec (HPA, PDB,
 /// Namespace, anything unknown) get an empty patch, as do exempted and deleted objects.
 pub fn mutate(object: &Value, op: Operation, policy: &Policy) -> Result<Mutation, MutateError> {
+    mutate_parsed(object, None, op, policy)
+}
+
+/// [`mutate`] for a caller that already holds the object's typed view (the webhook parsed it
+/// from the request): `parsed` is used when it is of the object's own kind, so the hot path
+/// does not build the view a second time from `object`.
+pub fn mutate_parsed(
+    object: &Value,
+    parsed: Option<&Workload>,
+    op: Operation,
+    policy: &Policy,
+) -> Result<Mutation, MutateError> {
     let Value::Object(map) = object else {
         return Err(MutateError::NotAnObject);
     };
@@ -148,30 +160,36 @@ pub fn mutate(object: &Value, op: Operation, policy: &Policy) -> Result<Mutation
     if !kind.has_pod_spec() || !policy.mutation.enabled {
         return Ok(Mutation::default());
     }
-    let w = Workload::from_value(object)?;
+    let owned;
+    let w = match parsed.filter(|w| w.kind_name == *kind_name) {
+        Some(w) => w,
+        None => {
+            owned = Workload::from_value(object)?;
+            &owned
+        }
+    };
     let controlled = w.is_controlled();
     if w.meta.deletion_timestamp.is_some()
-        || exemptions::namespace_exempt(&w, policy)
+        || exemptions::namespace_exempt(w, policy)
         || (controlled && kind != Kind::Pod)
     {
         return Ok(Mutation::default());
     }
     let mut exempt_rules = Vec::new();
-    for e in policy.exemptions.workloads.iter().filter(|e| e.matches(&w)) {
+    for e in policy.exemptions.workloads.iter().filter(|e| e.matches(w)) {
         if e.rules.is_empty() {
             return Ok(Mutation::default());
         }
         exempt_rules.extend(e.rules.iter().cloned());
     }
-    if let AnnotationExemption::Active(rules) =
-        exemptions::annotation(&w, Some(exemptions::today()))
+    if let AnnotationExemption::Active(rules) = exemptions::annotation(w, Some(exemptions::today()))
     {
         exempt_rules.extend(rules);
     }
     let mut cx = Cx {
         policy,
         cfg: &policy.mutation,
-        w: &w,
+        w,
         exempt_rules,
         security_only: controlled,
         defaulted: BTreeSet::new(),
