@@ -63,11 +63,7 @@ impl Path {
 
 /// Reads `path` in `doc`.
 pub fn get<'v>(doc: &'v Value, path: &Path) -> Option<&'v Value> {
-    path.0.iter().try_fold(doc, |cur, seg| match (cur, seg) {
-        (Value::Object(m), Seg::Key(k)) => m.get(k),
-        (Value::Array(a), Seg::Index(i)) => a.get(*i),
-        _ => None,
-    })
+    get_segs(doc, &path.0)
 }
 
 /// Reads `segs` below `cur`.
@@ -75,6 +71,15 @@ fn get_segs<'v>(cur: &'v Value, segs: &[Seg]) -> Option<&'v Value> {
     segs.iter().try_fold(cur, |cur, seg| match (cur, seg) {
         (Value::Object(m), Seg::Key(k)) => m.get(k),
         (Value::Array(a), Seg::Index(i)) => a.get(*i),
+        _ => None,
+    })
+}
+
+/// [`get_segs`], mutably.
+fn get_segs_mut<'v>(cur: &'v mut Value, segs: &[Seg]) -> Option<&'v mut Value> {
+    segs.iter().try_fold(cur, |cur, seg| match (cur, seg) {
+        (Value::Object(m), Seg::Key(k)) => m.get_mut(k),
+        (Value::Array(a), Seg::Index(i)) => a.get_mut(*i),
         _ => None,
     })
 }
@@ -211,25 +216,12 @@ impl<'a> Patcher<'a> {
             Some(v) if v == &value => false,
             Some(v) if !v.is_null() => {
                 match self.op_holding(&path.0) {
+                    // Inside a value this patch adds: change it there.
                     Some(i) => {
                         let op = &mut self.ops[i];
-                        let rest = &path.0[op.path.len()..];
-                        match rest.split_last() {
-                            None => op.value = value,
-                            Some((Seg::Key(k), parent)) => {
-                                let parent =
-                                    parent.iter().try_fold(&mut op.value, |cur, seg| {
-                                        match (cur, seg) {
-                                            (Value::Object(m), Seg::Key(k)) => m.get_mut(k),
-                                            (Value::Array(a), Seg::Index(i)) => a.get_mut(*i),
-                                            _ => None,
-                                        }
-                                    });
-                                if let Some(Value::Object(m)) = parent {
-                                    m.insert(k.clone(), value);
-                                }
-                            }
-                            Some((Seg::Index(_), _)) => return false,
+                        let at = op.path.len();
+                        if let Some(slot) = get_segs_mut(&mut op.value, &path.0[at..]) {
+                            *slot = value;
                         }
                     }
                     None => self.ops.push(Op {
