@@ -203,14 +203,18 @@ fn proc_usage(pid: u32) -> (f64, u64) {
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
         + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm = status
+    (ticks / 100.0, status_kib(pid, "VmHWM:")) // USER_HZ is 100 on Linux
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmRSS:`, `VmHWM:`), 0 when unreadable.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (ticks / 100.0, hwm) // USER_HZ is 100 on Linux
+        .unwrap_or(0)
 }
 
 fn tls_config(cas: &[String]) -> Arc<rustls::ClientConfig> {
@@ -716,16 +720,7 @@ fn main() {
                 if let Some(at) = next_sample {
                     if now >= at {
                         let n = answered.load(Ordering::Relaxed);
-                        let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                            .unwrap_or_default()
-                            .lines()
-                            .find(|l| l.starts_with("VmRSS:"))
-                            .and_then(|l| {
-                                l.split_whitespace()
-                                    .nth(1)
-                                    .and_then(|v| v.parse::<f64>().ok())
-                            })
-                            .unwrap_or(0.0);
+                        let rss = status_kib(pid, "VmRSS:") as f64;
                         let every = sample.unwrap_or(1.0);
                         println!(
                             "sample t={:.0}s rate={:.0}/s rss={:.1}MiB",

@@ -79,16 +79,21 @@ fn selector(s: &metav1::LabelSelector) -> LabelSelector {
     }
 }
 
+/// The namespace an object lands in: a request without one means `default`.
+fn object_namespace(namespace: &str) -> &str {
+    if namespace.is_empty() {
+        "default"
+    } else {
+        namespace
+    }
+}
+
 impl Inventory for KubeCluster {
     fn pdbs(&self, namespace: &str) -> Option<Vec<PdbInfo>> {
         if !self.synced() {
             return None;
         }
-        let ns = if namespace.is_empty() {
-            "default"
-        } else {
-            namespace
-        };
+        let ns = object_namespace(namespace);
         Some(
             self.pdbs
                 .state_filter(|p| ns_of(p) == ns)
@@ -111,11 +116,7 @@ impl Inventory for KubeCluster {
         if !self.synced() {
             return None;
         }
-        let ns = if namespace.is_empty() {
-            "default"
-        } else {
-            namespace
-        };
+        let ns = object_namespace(namespace);
         let found = self.hpas.state_filter(|h| {
             ns_of(h) == ns
                 && h.spec.as_ref().is_some_and(|s| {
