@@ -776,42 +776,37 @@ struct KindOnly<'a> {
 }
 
 impl Workload {
-    /// Parses an object from JSON when its kind is already known (the admission path: the
-    /// AdmissionReview names the kind, so the object is scanned once).
-    pub fn from_json(kind_name: &str, json: &str) -> Result<Workload, ParseError> {
+    /// Reads an object whose kind is already known from any serde deserializer: the
+    /// webhook's one-pass decoder (the object inside the AdmissionReview), JSON text and
+    /// parsed `serde_json::Value`s all go through here, so they cannot disagree.
+    pub fn deserialize_kind<'de, D: Deserializer<'de>>(
+        kind_name: &str,
+        d: D,
+    ) -> Result<Workload, D::Error> {
         let kind = Kind::parse(kind_name);
-        let shape = |source| ParseError::Shape {
-            kind: kind_name.to_owned(),
-            source,
-        };
         let (meta, body) = match kind {
             Kind::Pod => {
-                let t: Typed<PodSpec> = serde_json::from_str(json).map_err(shape)?;
+                let t = Typed::<PodSpec>::deserialize(d)?;
                 (t.metadata, Body::Pod(Box::new(t.spec.unwrap_or_default())))
             }
             k if k.has_pod_spec() => {
-                let t: Typed<ControllerSpec> = serde_json::from_str(json).map_err(shape)?;
-                (
-                    t.metadata,
-                    Body::Controller(Box::new(t.spec.unwrap_or_default())),
-                )
+                let t = Typed::<ControllerSpec>::deserialize(d)?;
+                let spec = t.spec.unwrap_or_default();
+                (t.metadata, Body::Controller(Box::new(spec)))
             }
             Kind::HorizontalPodAutoscaler => {
-                let t: Typed<HpaSpec> = serde_json::from_str(json).map_err(shape)?;
+                let t = Typed::<HpaSpec>::deserialize(d)?;
                 (t.metadata, Body::Hpa(t.spec.unwrap_or_default()))
             }
             Kind::PodDisruptionBudget => {
-                let t: Typed<PdbSpec> = serde_json::from_str(json).map_err(shape)?;
+                let t = Typed::<PdbSpec>::deserialize(d)?;
                 (t.metadata, Body::Pdb(t.spec.unwrap_or_default()))
             }
-            Kind::Namespace => {
-                let t: Typed<IgnoredAny> = serde_json::from_str(json).map_err(shape)?;
-                (t.metadata, Body::Namespace)
-            }
-            _ => {
-                let t: Typed<IgnoredAny> = serde_json::from_str(json).map_err(shape)?;
-                (t.metadata, Body::Other)
-            }
+            Kind::Namespace => (
+                Typed::<IgnoredAny>::deserialize(d)?.metadata,
+                Body::Namespace,
+            ),
+            _ => (Typed::<IgnoredAny>::deserialize(d)?.metadata, Body::Other),
         };
         Ok(Workload {
             kind,
@@ -819,6 +814,17 @@ impl Workload {
             meta,
             body,
         })
+    }
+
+    /// Parses an object from JSON when its kind is already known.
+    pub fn from_json(kind_name: &str, json: &str) -> Result<Workload, ParseError> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        Workload::deserialize_kind(kind_name, &mut de)
+            .and_then(|w| de.end().map(|()| w))
+            .map_err(|source| ParseError::Shape {
+                kind: kind_name.to_owned(),
+                source,
+            })
     }
 
     /// Parses an object whose kind is read from its own `kind` field.
@@ -838,45 +844,9 @@ impl Workload {
             .get("kind")
             .and_then(|k| k.as_str())
             .ok_or(ParseError::MissingKind)?;
-        let kind = Kind::parse(kind_name);
-        let shape = |source| ParseError::Shape {
+        Workload::deserialize_kind(kind_name, value).map_err(|source| ParseError::Shape {
             kind: kind_name.to_owned(),
             source,
-        };
-        fn typed<S: serde::de::DeserializeOwned>(
-            v: &serde_json::Value,
-        ) -> Result<(Meta, Option<S>), serde_json::Error> {
-            let t: Typed<S> = Typed::deserialize(v)?;
-            Ok((t.metadata, t.spec))
-        }
-        let (meta, body) = match kind {
-            Kind::Pod => {
-                let (m, s) = typed::<PodSpec>(value).map_err(shape)?;
-                (m, Body::Pod(Box::new(s.unwrap_or_default())))
-            }
-            k if k.has_pod_spec() => {
-                let (m, s) = typed::<ControllerSpec>(value).map_err(shape)?;
-                (m, Body::Controller(Box::new(s.unwrap_or_default())))
-            }
-            Kind::HorizontalPodAutoscaler => {
-                let (m, s) = typed::<HpaSpec>(value).map_err(shape)?;
-                (m, Body::Hpa(s.unwrap_or_default()))
-            }
-            Kind::PodDisruptionBudget => {
-                let (m, s) = typed::<PdbSpec>(value).map_err(shape)?;
-                (m, Body::Pdb(s.unwrap_or_default()))
-            }
-            Kind::Namespace => (
-                typed::<IgnoredAny>(value).map_err(shape)?.0,
-                Body::Namespace,
-            ),
-            _ => (typed::<IgnoredAny>(value).map_err(shape)?.0, Body::Other),
-        };
-        Ok(Workload {
-            kind,
-            kind_name: kind_name.to_owned(),
-            meta,
-            body,
         })
     }
 

@@ -18,6 +18,9 @@ use crate::engine::{self, Context, Finding, Inventory, Severity};
 use crate::mutate;
 use crate::workload::{Kind, Workload};
 
+mod decode;
+use decode::{ObjectIn, RequestIn, UserInfo};
+
 /// The only AdmissionReview version bulwark speaks.
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 /// Namespace label that opts a namespace in and chooses its mode (`enforce|audit|off`).
@@ -78,58 +81,6 @@ pub enum ReviewError {
     /// `request.uid` is missing or empty.
     #[error("AdmissionReview request has no `uid`")]
     MissingUid,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReviewIn<'a> {
-    #[serde(borrow, default)]
-    api_version: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    request: Option<RequestIn<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct Gvk<'a> {
-    #[serde(borrow)]
-    group: Cow<'a, str>,
-    #[serde(borrow)]
-    kind: Cow<'a, str>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct UserInfo {
-    username: String,
-    groups: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestIn<'a> {
-    #[serde(default)]
-    uid: Option<String>,
-    #[serde(borrow, default)]
-    kind: Gvk<'a>,
-    #[serde(borrow, default)]
-    sub_resource: Option<Cow<'a, str>>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(borrow, default)]
-    operation: Option<Cow<'a, str>>,
-    #[serde(default)]
-    user_info: UserInfo,
-    #[serde(borrow, default)]
-    object: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    old_object: Option<&'a RawValue>,
-    #[serde(default)]
-    dry_run: Option<bool>,
 }
 
 /// How a request was decided (for logs and metrics).
@@ -212,7 +163,13 @@ impl Admission<'_> {
     /// Decodes `body` and decides. `Err` only when the body is not a usable AdmissionReview
     /// (no uid to answer to); every request with a uid gets an `Outcome`.
     pub fn review(&self, endpoint: Endpoint, body: &[u8]) -> Result<Outcome, ReviewError> {
-        let review: ReviewIn<'_> = serde_json::from_slice(body)?;
+        // The one-pass decode fails as a whole when the object does not fit its view; the
+        // envelope is then read again with the object kept raw, so the answer still echoes
+        // the uid and names the object's error.
+        let review = match decode::review(body, endpoint == Endpoint::Validate) {
+            Ok(r) => r,
+            Err(_) => decode::review(body, false)?,
+        };
         let api_version = review.api_version.as_deref().unwrap_or("");
         let kind = review.kind.as_deref().unwrap_or("");
         if api_version != API_VERSION || kind != "AdmissionReview" {
@@ -262,18 +219,21 @@ impl Admission<'_> {
         {
             return;
         }
-        let Some(raw) = req.object else {
-            return invalid(
-                out,
-                format!(
-                    "request.object is missing for {} {}",
-                    out.operation, out.kind
-                ),
-            );
-        };
-        let obj = match Workload::from_json(&req.kind.kind, raw.get()) {
-            Ok(w) => w,
-            Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
+        let (raw, obj) = match &req.object {
+            None => {
+                return invalid(
+                    out,
+                    format!(
+                        "request.object is missing for {} {}",
+                        out.operation, out.kind
+                    ),
+                );
+            }
+            Some(ObjectIn::Parsed(w)) => (None, Cow::Borrowed(&**w)),
+            Some(ObjectIn::Raw(raw)) => match Workload::from_json(&req.kind.kind, raw.get()) {
+                Ok(w) => (Some(*raw), Cow::Owned(w)),
+                Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
+            },
         };
         if obj.meta.deletion_timestamp.is_some() {
             return; // being deleted: finalizer removal must never be blocked
@@ -311,7 +271,7 @@ impl Admission<'_> {
         if kind == Kind::Pod
             && op == mutate::Operation::Update
             && req.sub_resource.as_deref() != Some("ephemeralcontainers")
-            && pod_spec_unchanged(raw, req.old_object)
+            && raw.is_some_and(|raw| pod_spec_unchanged(raw, req.old_object))
         {
             return;
         }
@@ -320,7 +280,11 @@ impl Admission<'_> {
             // Audit is a dry run: it reports what enforce would deny and changes nothing, so
             // a team trialling bulwark sees its workloads exactly as they wrote them.
             Endpoint::Mutate if mode == Mode::Audit => {} // decision stays Skipped
-            Endpoint::Mutate => self.mutate(raw, &obj, op, out),
+            // The decoder keeps the object raw for /mutate (see `decode`).
+            Endpoint::Mutate => match raw {
+                Some(raw) => self.mutate(raw, &obj, op, out),
+                None => invalid(out, "internal: /mutate without the raw object".into()),
+            },
             Endpoint::Validate => self.validate(&obj, req, mode, out),
         }
     }
