@@ -17,6 +17,10 @@ use bulwark::workload::Workload;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
 
+// The allocator the `bulwark` binary ships with (src/main.rs), so these figures are its.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn fixture(name: &str) -> String {
     let path = format!(
         "{}/tests/fixtures/admission/{name}",
