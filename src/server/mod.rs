@@ -6,6 +6,7 @@
 
 pub mod idle;
 pub mod metrics;
+pub mod readahead;
 pub mod tls;
 
 use std::future::Future;
@@ -441,6 +442,7 @@ pub async fn serve_tls(
         let silent = silent.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let stream = readahead::ReadAhead::new(stream);
             let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
