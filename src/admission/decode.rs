@@ -6,16 +6,20 @@
 //! a third of the CPU of a `/validate` request. The API server writes `request.kind` and
 //! `request.operation` before `request.object` (Go's encoding/json writes fields in
 //! declaration order), so the object's type is known when its turn comes. Whenever that is
-//! not so (fields in another order, `/mutate`, which needs the raw JSON to patch, a Pod
-//! UPDATE, whose spec is compared as raw JSON), the object is kept raw and read as before.
+//! not so (fields in another order, or a Pod UPDATE, whose spec is compared as raw JSON),
+//! the object is kept raw and read as before. `/mutate` patches a JSON tree, so there the
+//! object is read into the tree (without managedFields and status), and the view is then
+//! built from the tree rather than from the text again.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::mutate;
 use crate::workload::{Kind, Workload};
 
 /// The envelope: `apiVersion`, `kind` and `request`.
@@ -49,6 +53,19 @@ pub(super) enum ObjectIn<'a> {
     Raw(&'a RawValue),
     /// Already read into its view during the envelope pass.
     Parsed(Box<Workload>),
+    /// Already read into a JSON tree for patching (see [`mutate::parse_object`]).
+    Tree(Value),
+}
+
+/// What to do with `request.object` when its kind is known before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Inline {
+    /// Keep it raw.
+    No,
+    /// Read it into its view (`/validate`).
+    View,
+    /// Read it into a pruned JSON tree (`/mutate`).
+    Tree,
 }
 
 /// The `request` fields admission reads.
@@ -66,11 +83,17 @@ pub(super) struct RequestIn<'a> {
     pub dry_run: Option<bool>,
 }
 
-/// Decodes a review. `inline` allows reading the object into its view during the pass; a
-/// decoding error with `inline` may come from the object alone, so callers retry without it
-/// to get the envelope and report the object's error in the answer (see `Admission::review`).
-pub(super) fn review(body: &[u8], inline: bool) -> Result<ReviewIn<'_>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+/// Decodes a review. With `inline` other than `No` the object may be read during the pass;
+/// a decoding error may then come from the object alone, so callers retry with `No` to get
+/// the envelope and report the object's error in the answer (see `Admission::review`).
+pub(super) fn review(body: &[u8], inline: Inline) -> Result<ReviewIn<'_>, serde_json::Error> {
+    // JSON is UTF-8 (RFC 8259). Checking the whole body at once rejects invalid bytes even
+    // in the parts that are only skipped (managedFields), and lets serde_json skip its
+    // per-string check.
+    let text = std::str::from_utf8(body).map_err(|e| {
+        <serde_json::Error as de::Error>::custom(format_args!("request body is not UTF-8: {e}"))
+    })?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let review = de.deserialize_map(ReviewVisitor { inline })?;
     de.end()?;
     Ok(review)
@@ -88,7 +111,7 @@ fn inline_kind(kind: &Gvk<'_>, operation: Option<&str>) -> bool {
 }
 
 struct ReviewVisitor {
-    inline: bool,
+    inline: Inline,
 }
 
 impl<'de> Visitor<'de> for ReviewVisitor {
@@ -124,7 +147,7 @@ impl<'de> Visitor<'de> for ReviewVisitor {
 
 /// Reads `request` (or `null`).
 struct RequestSeed {
-    inline: bool,
+    inline: Inline,
 }
 
 impl<'de> DeserializeSeed<'de> for RequestSeed {
@@ -167,10 +190,17 @@ impl<'de> Visitor<'de> for RequestSeed {
                 "userInfo" => {
                     req.user_info = map.next_value::<Option<UserInfo>>()?.unwrap_or_default()
                 }
-                "object" if self.inline && inline_kind(&req.kind, req.operation.as_deref()) => {
-                    req.object = map
-                        .next_value_seed(ObjectSeed(&req.kind.kind))?
-                        .map(|w| ObjectIn::Parsed(Box::new(w)));
+                "object" if inline_kind(&req.kind, req.operation.as_deref()) => {
+                    req.object = match self.inline {
+                        Inline::No => map.next_value::<Option<&RawValue>>()?.map(ObjectIn::Raw),
+                        Inline::View => map
+                            .next_value_seed(ObjectSeed(&req.kind.kind))?
+                            .map(|w| ObjectIn::Parsed(Box::new(w))),
+                        Inline::Tree => match map.next_value_seed(mutate::object_seed())? {
+                            Value::Null => None,
+                            tree => Some(ObjectIn::Tree(tree)),
+                        },
+                    }
                 }
                 "object" => req.object = map.next_value::<Option<&RawValue>>()?.map(ObjectIn::Raw),
                 "oldObject" => req.old_object = map.next_value()?,
@@ -234,46 +264,66 @@ mod tests {
         )
     }
 
-    fn parsed(b: &str, inline: bool) -> bool {
+    fn parsed(b: &str, inline: Inline) -> bool {
         let r = review(b.as_bytes(), inline).expect("decodes");
         let req = r.request.expect("request");
-        matches!(req.object, Some(ObjectIn::Parsed(_)))
+        matches!(req.object, Some(ObjectIn::Parsed(_) | ObjectIn::Tree(_)))
     }
 
     #[test]
     fn reads_the_object_inline_only_when_its_kind_came_first() {
-        assert!(parsed(&body(false, "Deployment", "CREATE"), true));
-        assert!(!parsed(&body(true, "Deployment", "CREATE"), true));
-        assert!(!parsed(&body(false, "Deployment", "CREATE"), false));
-        // Pod UPDATE compares raw specs; unknown kinds are never read.
-        assert!(parsed(&body(false, "Pod", "CREATE"), true));
-        assert!(!parsed(&body(false, "Pod", "UPDATE"), true));
-        assert!(!parsed(&body(false, "Secret", "CREATE"), true));
+        for inline in [Inline::View, Inline::Tree] {
+            assert!(parsed(&body(false, "Deployment", "CREATE"), inline));
+            assert!(!parsed(&body(true, "Deployment", "CREATE"), inline));
+            // Pod UPDATE compares raw specs; unknown kinds are never read.
+            assert!(parsed(&body(false, "Pod", "CREATE"), inline));
+            assert!(!parsed(&body(false, "Pod", "UPDATE"), inline));
+            assert!(!parsed(&body(false, "Secret", "CREATE"), inline));
+        }
+        assert!(!parsed(&body(false, "Deployment", "CREATE"), Inline::No));
     }
 
     #[test]
-    fn inline_and_raw_views_agree() {
+    fn inline_and_raw_reads_agree() {
         let b = body(false, "Deployment", "CREATE");
-        let inline = review(b.as_bytes(), true).expect("decodes");
-        let raw = review(b.as_bytes(), false).expect("decodes");
-        let (Some(ObjectIn::Parsed(a)), Some(ObjectIn::Raw(r))) = (
-            inline.request.and_then(|r| r.object),
-            raw.request.and_then(|r| r.object),
-        ) else {
-            panic!("expected one parsed and one raw object");
+        let object = |inline| {
+            review(b.as_bytes(), inline)
+                .expect("decodes")
+                .request
+                .and_then(|r| r.object)
         };
-        let b = Workload::from_json("Deployment", r.get()).expect("parses");
-        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        let (Some(ObjectIn::Parsed(view)), Some(ObjectIn::Tree(tree)), Some(ObjectIn::Raw(raw))) = (
+            object(Inline::View),
+            object(Inline::Tree),
+            object(Inline::No),
+        ) else {
+            panic!("expected a view, a tree and a raw object");
+        };
+        let from_raw = Workload::from_json("Deployment", raw.get()).expect("parses");
+        let from_tree = Workload::deserialize_kind("Deployment", &tree).expect("parses");
+        assert_eq!(format!("{view:?}"), format!("{from_raw:?}"));
+        assert_eq!(format!("{from_tree:?}"), format!("{from_raw:?}"));
+        assert_eq!(tree, mutate::parse_object(raw.get()).expect("parses"));
     }
 
     #[test]
     fn null_request_and_object_are_none_and_trailing_bytes_are_errors() {
-        let r = review(br#"{"request":null}"#, true).expect("decodes");
+        let r = review(br#"{"request":null}"#, Inline::View).expect("decodes");
         assert!(r.request.is_none());
         let b = r#"{"request":{"kind":{"kind":"Pod"},"operation":"CREATE","object":null}}"#;
-        let r = review(b.as_bytes(), true).expect("decodes");
-        assert!(r.request.and_then(|r| r.object).is_none());
-        assert!(review(br#"{"request":null} x"#, true).is_err());
-        assert!(review(b"[1]", true).is_err());
+        for inline in [Inline::No, Inline::View, Inline::Tree] {
+            let r = review(b.as_bytes(), inline).expect("decodes");
+            assert!(r.request.and_then(|r| r.object).is_none());
+        }
+        assert!(review(br#"{"request":null} x"#, Inline::View).is_err());
+        assert!(review(b"[1]", Inline::View).is_err());
+        // Invalid UTF-8 is an error even where the object is only skipped.
+        let mut bytes =
+            br#"{"request":{"kind":{"kind":"Pod"},"operation":"CREATE","object":"#.to_vec();
+        bytes.extend_from_slice(br#"{"metadata":{"managedFields":[""#);
+        bytes.push(0x80);
+        bytes.extend_from_slice(br#""]}}}}"#);
+        let e = review(&bytes, Inline::View).err().expect("an error");
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
     }
 }

@@ -19,7 +19,7 @@ use crate::mutate;
 use crate::workload::{Kind, Workload};
 
 mod decode;
-use decode::{ObjectIn, RequestIn, UserInfo};
+use decode::{Inline, ObjectIn, RequestIn, UserInfo};
 
 /// The only AdmissionReview version bulwark speaks.
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -166,9 +166,13 @@ impl Admission<'_> {
         // The one-pass decode fails as a whole when the object does not fit its view; the
         // envelope is then read again with the object kept raw, so the answer still echoes
         // the uid and names the object's error.
-        let review = match decode::review(body, endpoint == Endpoint::Validate) {
+        let inline = match endpoint {
+            Endpoint::Validate => Inline::View,
+            Endpoint::Mutate => Inline::Tree,
+        };
+        let review = match decode::review(body, inline) {
             Ok(r) => r,
-            Err(_) => decode::review(body, false)?,
+            Err(_) => decode::review(body, Inline::No)?,
         };
         let api_version = review.api_version.as_deref().unwrap_or("");
         let kind = review.kind.as_deref().unwrap_or("");
@@ -234,6 +238,10 @@ impl Admission<'_> {
                 Ok(w) => (Some(*raw), Cow::Owned(w)),
                 Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
             },
+            Some(ObjectIn::Tree(tree)) => match Workload::deserialize_kind(&req.kind.kind, tree) {
+                Ok(w) => (None, Cow::Owned(w)),
+                Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
+            },
         };
         if obj.meta.deletion_timestamp.is_some() {
             return; // being deleted: finalizer removal must never be blocked
@@ -280,11 +288,18 @@ impl Admission<'_> {
             // Audit is a dry run: it reports what enforce would deny and changes nothing, so
             // a team trialling bulwark sees its workloads exactly as they wrote them.
             Endpoint::Mutate if mode == Mode::Audit => {} // decision stays Skipped
-            // The decoder keeps the object raw for /mutate (see `decode`).
-            Endpoint::Mutate => match raw {
-                Some(raw) => self.mutate(raw, &obj, op, out),
-                None => invalid(out, "internal: /mutate without the raw object".into()),
-            },
+            Endpoint::Mutate => {
+                let tree = match (&req.object, raw) {
+                    (Some(ObjectIn::Tree(tree)), _) => Cow::Borrowed(tree),
+                    (_, Some(raw)) => match mutate::parse_object(raw.get()) {
+                        Ok(v) => Cow::Owned(v),
+                        Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
+                    },
+                    // The decoder reads /mutate objects as a tree or keeps them raw.
+                    _ => return invalid(out, "internal: /mutate without the object".into()),
+                };
+                self.mutate(&tree, &obj, op, out)
+            }
             Endpoint::Validate => self.validate(&obj, req, mode, out),
         }
     }
@@ -373,12 +388,14 @@ impl Admission<'_> {
         }
     }
 
-    fn mutate(&self, raw: &RawValue, obj: &Workload, op: mutate::Operation, out: &mut Outcome) {
-        let value = match mutate::parse_object(raw.get()) {
-            Ok(v) => v,
-            Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
-        };
-        match mutate::mutate_parsed(&value, Some(obj), op, self.policy) {
+    fn mutate(
+        &self,
+        value: &serde_json::Value,
+        obj: &Workload,
+        op: mutate::Operation,
+        out: &mut Outcome,
+    ) {
+        match mutate::mutate_parsed(value, Some(obj), op, self.policy) {
             Ok(m) => {
                 out.decision = Decision::Allowed;
                 if !m.patch.0.is_empty() {

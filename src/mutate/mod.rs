@@ -232,20 +232,23 @@ pub fn mutate_parsed(
 /// object, so it applies to the object exactly as received.
 pub fn parse_object(json: &str) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(json);
-    let v = serde::de::DeserializeSeed::deserialize(
-        Pruned {
-            skip: &["status"],
-            nested: Some(("metadata", &["managedFields"])),
-        },
-        &mut de,
-    )?;
+    let v = serde::de::DeserializeSeed::deserialize(object_seed(), &mut de)?;
     de.end()?;
     Ok(v)
 }
 
+/// The seed behind [`parse_object`], for reading an object inside a larger document (the
+/// webhook reads `request.object` this way while decoding the AdmissionReview).
+pub fn object_seed() -> Pruned {
+    Pruned {
+        skip: &["status"],
+        nested: Some(("metadata", &["managedFields"])),
+    }
+}
+
 /// A [`Value`] without the keys in `skip`, and `nested`'s keys skipped one level down.
-#[derive(Clone, Copy)]
-struct Pruned {
+#[derive(Clone, Copy, Debug)]
+pub struct Pruned {
     skip: &'static [&'static str],
     nested: Option<(&'static str, &'static [&'static str])>,
 }
