@@ -844,6 +844,15 @@ impl Workload {
             .get("kind")
             .and_then(|k| k.as_str())
             .ok_or(ParseError::MissingKind)?;
+        Workload::from_value_as(kind_name, value)
+    }
+
+    /// Builds a view from a parsed `serde_json::Value` whose kind is already known (the
+    /// webhook's `/mutate` path, where the AdmissionReview names the kind).
+    pub fn from_value_as(
+        kind_name: &str,
+        value: &serde_json::Value,
+    ) -> Result<Workload, ParseError> {
         Workload::deserialize_kind(kind_name, value).map_err(|source| ParseError::Shape {
             kind: kind_name.to_owned(),
             source,

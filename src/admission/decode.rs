@@ -190,19 +190,21 @@ impl<'de> Visitor<'de> for RequestSeed {
                 "userInfo" => {
                     req.user_info = map.next_value::<Option<UserInfo>>()?.unwrap_or_default()
                 }
-                "object" if inline_kind(&req.kind, req.operation.as_deref()) => {
+                "object" => {
+                    let known = inline_kind(&req.kind, req.operation.as_deref());
                     req.object = match self.inline {
-                        Inline::No => map.next_value::<Option<&RawValue>>()?.map(ObjectIn::Raw),
-                        Inline::View => map
+                        Inline::View if known => map
                             .next_value_seed(ObjectSeed(&req.kind.kind))?
                             .map(|w| ObjectIn::Parsed(Box::new(w))),
-                        Inline::Tree => match map.next_value_seed(mutate::object_seed())? {
-                            Value::Null => None,
-                            tree => Some(ObjectIn::Tree(tree)),
-                        },
+                        Inline::Tree if known => {
+                            match map.next_value_seed(mutate::object_seed())? {
+                                Value::Null => None,
+                                tree => Some(ObjectIn::Tree(tree)),
+                            }
+                        }
+                        _ => map.next_value::<Option<&RawValue>>()?.map(ObjectIn::Raw),
                     }
                 }
-                "object" => req.object = map.next_value::<Option<&RawValue>>()?.map(ObjectIn::Raw),
                 "oldObject" => req.old_object = map.next_value()?,
                 "dryRun" => req.dry_run = map.next_value()?,
                 _ => {
@@ -300,7 +302,7 @@ mod tests {
             panic!("expected a view, a tree and a raw object");
         };
         let from_raw = Workload::from_json("Deployment", raw.get()).expect("parses");
-        let from_tree = Workload::deserialize_kind("Deployment", &tree).expect("parses");
+        let from_tree = Workload::from_value_as("Deployment", &tree).expect("parses");
         assert_eq!(format!("{view:?}"), format!("{from_raw:?}"));
         assert_eq!(format!("{from_tree:?}"), format!("{from_raw:?}"));
         assert_eq!(tree, mutate::parse_object(raw.get()).expect("parses"));

@@ -223,7 +223,7 @@ impl Admission<'_> {
         {
             return;
         }
-        let (raw, obj) = match &req.object {
+        let read = match &req.object {
             None => {
                 return invalid(
                     out,
@@ -233,15 +233,17 @@ impl Admission<'_> {
                     ),
                 );
             }
-            Some(ObjectIn::Parsed(w)) => (None, Cow::Borrowed(&**w)),
-            Some(ObjectIn::Raw(raw)) => match Workload::from_json(&req.kind.kind, raw.get()) {
-                Ok(w) => (Some(*raw), Cow::Owned(w)),
-                Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
-            },
-            Some(ObjectIn::Tree(tree)) => match Workload::deserialize_kind(&req.kind.kind, tree) {
-                Ok(w) => (None, Cow::Owned(w)),
-                Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
-            },
+            Some(ObjectIn::Parsed(w)) => Ok(Cow::Borrowed(&**w)),
+            Some(ObjectIn::Raw(raw)) => {
+                Workload::from_json(&req.kind.kind, raw.get()).map(Cow::Owned)
+            }
+            Some(ObjectIn::Tree(tree)) => {
+                Workload::from_value_as(&req.kind.kind, tree).map(Cow::Owned)
+            }
+        };
+        let obj = match read {
+            Ok(w) => w,
+            Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
         };
         if obj.meta.deletion_timestamp.is_some() {
             return; // being deleted: finalizer removal must never be blocked
@@ -279,7 +281,7 @@ impl Admission<'_> {
         if kind == Kind::Pod
             && op == mutate::Operation::Update
             && req.sub_resource.as_deref() != Some("ephemeralcontainers")
-            && raw.is_some_and(|raw| pod_spec_unchanged(raw, req.old_object))
+            && matches!(req.object, Some(ObjectIn::Raw(raw)) if pod_spec_unchanged(raw, req.old_object))
         {
             return;
         }
@@ -289,9 +291,9 @@ impl Admission<'_> {
             // a team trialling bulwark sees its workloads exactly as they wrote them.
             Endpoint::Mutate if mode == Mode::Audit => {} // decision stays Skipped
             Endpoint::Mutate => {
-                let tree = match (&req.object, raw) {
-                    (Some(ObjectIn::Tree(tree)), _) => Cow::Borrowed(tree),
-                    (_, Some(raw)) => match mutate::parse_object(raw.get()) {
+                let tree = match &req.object {
+                    Some(ObjectIn::Tree(tree)) => Cow::Borrowed(tree),
+                    Some(ObjectIn::Raw(raw)) => match mutate::parse_object(raw.get()) {
                         Ok(v) => Cow::Owned(v),
                         Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
                     },
