@@ -27,15 +27,15 @@ const SERVICE_ACCOUNT: &str = "service-account";
 const DEFAULT_GRACE_SECONDS: i64 = 30;
 
 /// One container of the pod spec, located in the object.
-struct ContainerAt {
+struct ContainerAt<'k> {
     kind: ContainerKind,
-    path: Path,
+    path: Path<'k>,
     image: Option<String>,
     /// Regular containers and `restartPolicy: Always` init containers (sidecars).
     long_running: bool,
 }
 
-fn containers(p: &Patcher, spec: &Path) -> Vec<ContainerAt> {
+fn containers<'k>(p: &Patcher, spec: &Path<'k>) -> Vec<ContainerAt<'k>> {
     let mut out = Vec::new();
     for kind in [
         ContainerKind::Regular,
