@@ -64,7 +64,8 @@ impl Rule for ImageTag {
         let Some((_, pod)) = cx.obj.pod() else { return };
         let require_digest = cx.policy.params.require_digest;
         for c in pod.all_containers() {
-            let path = cx.pod_path(&format!("{}.image", c.rel_path()));
+            // Built only for a finding: this rule runs on every container of every review.
+            let path = || cx.pod_path(&format!("{}.image", c.rel_path()));
             let name = &c.container.name;
             let Some(image) = c
                 .container
@@ -72,14 +73,14 @@ impl Rule for ImageTag {
                 .as_deref()
                 .filter(|i| !i.trim().is_empty())
             else {
-                out.report(path, format!("container {name:?} has no image"));
+                out.report(path(), format!("container {name:?} has no image"));
                 continue;
             };
             let r = ImageRef::parse(image);
             if require_digest {
                 if !r.has_sha256_digest() {
                     out.report(
-                        path,
+                        path(),
                         format!(
                             "container {name:?} image {image:?} is not pinned by an @sha256: digest"
                         ),
@@ -93,11 +94,11 @@ impl Rule for ImageTag {
             }
             match r.tag {
                 None => out.report(
-                    path,
+                    path(),
                     format!("container {name:?} image {image:?} has no tag: it means latest, which changes under you"),
                 ),
                 Some("latest") => out.report(
-                    path,
+                    path(),
                     format!("container {name:?} image {image:?} uses the mutable tag latest"),
                 ),
                 Some(_) => {}
