@@ -20,7 +20,7 @@ pub const CAPACITY: usize = 16 * 1024 + 256;
 #[derive(Debug)]
 pub struct ReadAhead {
     inner: TcpStream,
-    buf: Option<Vec<u8>>,
+    buf: Option<Box<[u8]>>,
     start: usize,
     end: usize,
 }
@@ -55,23 +55,20 @@ impl AsyncRead for ReadAhead {
             }
             // Wait for readiness before allocating: a keep-alive connection spends most of
             // its life waiting here.
-            std::task::ready!(this.inner.poll_read_ready(cx))?;
-            // Read through `poll_read`, not `try_read`: after a short read it clears the
-            // socket's readiness itself, so the next read waits for epoll instead of paying a
-            // `recv` that returns EAGAIN (one per request otherwise, `strace -c`). The buffer
-            // is not zeroed: `poll_read_buf` reads into the Vec's spare capacity.
-            let mut fresh = Vec::with_capacity(CAPACITY);
-            // Pending: readiness was stale, `poll_read` saw EAGAIN and registered the waker;
-            // the buffer is dropped until the socket is readable again.
-            let n = std::task::ready!(tokio_util::io::poll_read_buf(
-                Pin::new(&mut this.inner),
-                cx,
-                &mut fresh
-            ))?;
-            if n == 0 {
-                return Poll::Ready(Ok(())); // end of stream
+            loop {
+                std::task::ready!(this.inner.poll_read_ready(cx))?;
+                let mut fresh = vec![0u8; CAPACITY].into_boxed_slice();
+                match this.inner.try_read(&mut fresh) {
+                    Ok(0) => return Poll::Ready(Ok(())), // end of stream
+                    Ok(n) => {
+                        (this.buf, this.start, this.end) = (Some(fresh), 0, n);
+                        break;
+                    }
+                    // Readiness was stale; `try_read` cleared it, so poll again.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
             }
-            (this.buf, this.start, this.end) = (Some(fresh), 0, n);
         }
         if let Some(buf) = &this.buf {
             let n = dst.remaining().min(this.end - this.start);
