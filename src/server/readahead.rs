@@ -57,6 +57,10 @@ impl AsyncRead for ReadAhead {
             // its life waiting here.
             loop {
                 std::task::ready!(this.inner.poll_read_ready(cx))?;
+                // Zeroed and read with `try_read` on purpose. Reading into uninitialised
+                // capacity (`try_read_buf`, or `poll_read`, which also spares the EAGAIN `recv`
+                // after each request) was 3-7% faster at saturation, but those builds had
+                // 13-180 ms stalls in half the hostile-client runs (docs/benchmarks.md).
                 let mut fresh = vec![0u8; CAPACITY].into_boxed_slice();
                 match this.inner.try_read(&mut fresh) {
                     Ok(0) => return Poll::Ready(Ok(())), // end of stream
