@@ -29,10 +29,10 @@ pub enum Seg<'k> {
 
 impl Seg<'_> {
     /// This step with its key owned, for the patch's own operations.
-    fn into_static(self) -> Seg<'static> {
+    fn to_static(&self) -> Seg<'static> {
         match self {
-            Seg::Key(k) => Seg::Key(Cow::Owned(k.into_owned())),
-            Seg::Index(i) => Seg::Index(i),
+            Seg::Key(k) => Seg::Key(Cow::Owned(k.as_ref().to_owned())),
+            Seg::Index(i) => Seg::Index(*i),
         }
     }
 }
@@ -226,7 +226,7 @@ impl<'a> Patcher<'a> {
                         return false;
                     };
                     self.ops.push(Op {
-                        path: segs[..=i].iter().cloned().map(Seg::into_static).collect(),
+                        path: segs[..=i].iter().map(Seg::to_static).collect(),
                         replace: found.is_some(),
                         value: nested,
                     });
@@ -253,7 +253,7 @@ impl<'a> Patcher<'a> {
                         }
                     }
                     None => self.ops.push(Op {
-                        path: path.0.iter().cloned().map(Seg::into_static).collect(),
+                        path: path.0.iter().map(Seg::to_static).collect(),
                         replace: true,
                         value,
                     }),
