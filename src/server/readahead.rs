@@ -3,9 +3,16 @@
 //! rustls reads its socket 4 KiB at a time, so a 10 KB AdmissionReview cost three `recv`
 //! calls; reading a whole TLS record (16 KiB) at once makes it one, and the server does ~4%
 //! more reviews per second (docs/benchmarks.md). A plain `BufReader` would keep 16 KiB per
-//! connection forever, 16 MiB at the 1,024-connection limit; this buffer is allocated when a
-//! read finds it empty and freed as soon as it is drained, so idle connections hold nothing.
+//! connection forever, 16 MiB at the 1,024-connection limit; this buffer is taken when a
+//! read finds it empty and given back as soon as it is drained, so idle connections hold
+//! nothing.
+//!
+//! Buffers come from a small per-thread pool rather than the allocator: a fresh zeroed
+//! 16 KiB buffer per request (two when readiness was stale) meant zeroing 16-32 KiB per
+//! request, ~3.5% of the server's CPU at saturation and as much cache evicted. A pooled
+//! buffer was zeroed once, when first made, so it is always initialised memory.
 
+use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -15,6 +22,30 @@ use tokio::net::TcpStream;
 
 /// One TLS record: 16 KiB of plaintext plus header, tag and padding.
 pub const CAPACITY: usize = 16 * 1024 + 256;
+
+/// Buffers kept for reuse per thread: enough for every connection a worker has in flight
+/// at a busy moment, 530 KiB at most; beyond that they go back to the allocator.
+const POOL: usize = 32;
+
+thread_local! {
+    static FREE: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A buffer of `CAPACITY` bytes: a pooled one, or a new zeroed one.
+fn take() -> Box<[u8]> {
+    FREE.with(|f| f.borrow_mut().pop())
+        .unwrap_or_else(|| vec![0u8; CAPACITY].into_boxed_slice())
+}
+
+/// Returns a buffer to this thread's pool, or frees it when the pool is full.
+fn give(buf: Box<[u8]>) {
+    FREE.with(|f| {
+        let mut free = f.borrow_mut();
+        if free.len() < POOL {
+            free.push(buf);
+        }
+    });
+}
 
 /// Wraps a TCP stream; reads go through a transient buffer, writes go straight through.
 #[derive(Debug)]
@@ -57,17 +88,22 @@ impl AsyncRead for ReadAhead {
             // its life waiting here.
             loop {
                 std::task::ready!(this.inner.poll_read_ready(cx))?;
-                // Zeroed and read with `try_read` on purpose. Reading into uninitialised
-                // capacity (`try_read_buf`, or `poll_read`, which also spares the EAGAIN `recv`
-                // after each request) was 3-7% faster at saturation, but those builds had
-                // 13-180 ms stalls in half the hostile-client runs (docs/benchmarks.md).
-                let mut fresh = vec![0u8; CAPACITY].into_boxed_slice();
-                match this.inner.try_read(&mut fresh) {
-                    Ok(0) => return Poll::Ready(Ok(())), // end of stream
-                    Ok(n) => {
+                // Initialised memory read with `try_read` on purpose. Reading into
+                // uninitialised capacity (`try_read_buf`, or `poll_read`, which also spares the
+                // EAGAIN `recv` after each request) was 3-7% faster at saturation, but those
+                // builds had 13-180 ms stalls in half the hostile-client runs
+                // (docs/benchmarks.md).
+                let mut fresh = take();
+                let read = this.inner.try_read(&mut fresh);
+                match read {
+                    Ok(n) if n > 0 => {
                         (this.buf, this.start, this.end) = (Some(fresh), 0, n);
                         break;
                     }
+                    _ => give(fresh),
+                }
+                match read {
+                    Ok(_) => return Poll::Ready(Ok(())), // end of stream
                     // Readiness was stale; `try_read` cleared it, so poll again.
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => return Poll::Ready(Err(e)),
@@ -79,7 +115,9 @@ impl AsyncRead for ReadAhead {
             dst.put_slice(&buf[this.start..this.start + n]);
             this.start += n;
             if this.start == this.end {
-                this.buf = None;
+                if let Some(drained) = this.buf.take() {
+                    give(drained);
+                }
             }
         }
         Poll::Ready(Ok(()))
@@ -152,6 +190,24 @@ mod tests {
         writer.await.expect("writer");
         assert_eq!(got, data);
         assert!(!r.is_buffering(), "nothing buffered at end of stream");
+    }
+
+    #[test]
+    fn drained_buffers_are_reused_and_the_pool_is_bounded() {
+        // A thread of its own, so the pool starts empty.
+        std::thread::spawn(|| {
+            let a = take();
+            let at = a.as_ptr();
+            give(a);
+            assert_eq!(take().as_ptr(), at, "the drained buffer is handed out again");
+            for _ in 0..POOL + 8 {
+                give(vec![0u8; CAPACITY].into_boxed_slice());
+            }
+            assert_eq!(FREE.with(|f| f.borrow().len()), POOL);
+            assert!(FREE.with(|f| f.borrow().iter().all(|b| b.len() == CAPACITY)));
+        })
+        .join()
+        .expect("pool thread");
     }
 
     #[tokio::test]
