@@ -199,7 +199,9 @@ mod tests {
             let a = take();
             let at = a.as_ptr();
             give(a);
-            assert_eq!(take().as_ptr(), at, "the drained buffer is handed out again");
+            let again = take();
+            assert_eq!(again.as_ptr(), at, "the drained buffer is handed out again");
+            give(again);
             for _ in 0..POOL + 8 {
                 give(vec![0u8; CAPACITY].into_boxed_slice());
             }
