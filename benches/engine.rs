@@ -90,6 +90,22 @@ fn benches(c: &mut Criterion) {
     g.bench_function("mutate_value", |b| {
         b.iter(|| mutate::mutate(black_box(&value), Operation::Create, &policy).expect("mutates"))
     });
+    // The engine alone, as the webhook runs it once the request is decoded: all rules on the
+    // typed view, then the defaults as a patch against the pruned tree, reusing that view.
+    let pruned = mutate::parse_object(&object).expect("value");
+    g.bench_function("engine_validate_mutate", |b| {
+        b.iter(|| {
+            let r = engine::evaluate(black_box(&parsed), Context::default(), &policy);
+            let m = mutate::mutate_parsed(
+                black_box(&pruned),
+                Some(&parsed),
+                Operation::Create,
+                &policy,
+            )
+            .expect("mutates");
+            (r, m)
+        })
+    });
     g.bench_function("validate_and_mutate", |b| {
         b.iter(|| {
             let w = Workload::from_json("Deployment", black_box(&object)).expect("parses");
