@@ -33,13 +33,16 @@ thread_local! {
 
 /// A buffer of `CAPACITY` bytes: a pooled one, or a new zeroed one.
 fn take() -> Box<[u8]> {
-    FREE.with(|f| f.borrow_mut().pop())
+    // `try_with`: during a thread's teardown the pool is gone; never panic for a buffer.
+    FREE.try_with(|f| f.borrow_mut().pop())
+        .ok()
+        .flatten()
         .unwrap_or_else(|| vec![0u8; CAPACITY].into_boxed_slice())
 }
 
 /// Returns a buffer to this thread's pool, or frees it when the pool is full.
 fn give(buf: Box<[u8]>) {
-    FREE.with(|f| {
+    let _ = FREE.try_with(|f| {
         let mut free = f.borrow_mut();
         if free.len() < POOL {
             free.push(buf);
