@@ -42,7 +42,7 @@ impl PartialEq for Seg<'_> {
 /// and the defaults compare a few thousand keys per object (a fifth of their CPU went to
 /// `memcmp`'s call and set-up for 5-20 byte keys). Compares overlapping words instead.
 #[inline]
-pub(crate) fn key_eq(a: &str, b: &str) -> bool {
+fn key_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;
