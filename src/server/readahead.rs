@@ -87,29 +87,26 @@ impl AsyncRead for ReadAhead {
             if dst.remaining() >= CAPACITY {
                 return Pin::new(&mut this.inner).poll_read(cx, dst);
             }
-            // Wait for readiness before allocating: a keep-alive connection spends most of
-            // its life waiting here.
-            loop {
-                std::task::ready!(this.inner.poll_read_ready(cx))?;
-                // Initialised memory read with `try_read` on purpose. Reading into
-                // uninitialised capacity (`try_read_buf`, or `poll_read`, which also spares the
-                // EAGAIN `recv` after each request) was 3-7% faster at saturation, but those
-                // builds had 13-180 ms stalls in half the hostile-client runs
-                // (docs/benchmarks.md).
-                let mut fresh = take();
-                let read = this.inner.try_read(&mut fresh);
-                match read {
-                    Ok(n) if n > 0 => {
-                        (this.buf, this.start, this.end) = (Some(fresh), 0, n);
-                        break;
-                    }
-                    _ => give(fresh),
+            // Wait for readiness before taking a buffer: a keep-alive connection spends
+            // most of its life waiting here.
+            std::task::ready!(this.inner.poll_read_ready(cx))?;
+            // `poll_read`, not `try_read`: after a short read tokio marks the socket drained
+            // (edge-triggered epoll), which spares the `recv` returning EAGAIN that would
+            // otherwise follow every request (`strace -c`: 2 -> 1 `recvfrom` per request).
+            // Round three tried this into uninitialised memory and saw stalls in hostile-client
+            // runs; into the pooled, initialised buffers the interleaved hostile runs of round
+            // five were as clean as `try_read`'s (docs/benchmarks.md).
+            let mut fresh = take();
+            let mut read = ReadBuf::new(&mut fresh);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+                    let n = read.filled().len();
+                    (this.buf, this.start, this.end) = (Some(fresh), 0, n);
                 }
-                match read {
-                    Ok(_) => return Poll::Ready(Ok(())), // end of stream
-                    // Readiness was stale; `try_read` cleared it, so poll again.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Poll::Ready(Err(e)),
+                other => {
+                    // End of stream, an error, or stale readiness (the waker is registered).
+                    give(fresh);
+                    return other;
                 }
             }
         }
