@@ -289,6 +289,8 @@ async fn answer(
     phase_boundary().await;
     let outcome = admission.review(endpoint, &bytes)?;
     let body = outcome.to_json();
+    // The histogram's "body read to response": it includes the wait at the first phase
+    // boundary (the reviews queued ahead of this one) but not the second (the writes).
     let elapsed = start.elapsed();
     state
         .metrics
