@@ -337,9 +337,10 @@ async fn answer(
 /// Why: a review costs ~22 µs in criterion but ~40 µs in place, because between two
 /// reviews the kernel's network stack, rustls and hyper evict its code and data from the
 /// caches (round four of `docs/benchmarks.md`). Run back to back, the reviews of a burst
-/// find the caches warm, and so do the writes. Measured at saturation (round six), CPU per
-/// CREATE review fell from ~64 to ~47 µs. Alone, there is no one to wait for: a yield costs
-/// a trip through the scheduler, ~2 µs of CPU and a few µs of latency at 4,000/s.
+/// find the caches warm, and so do the writes. Measured at saturation (round six, 4
+/// interleaved pairs), CPU per CREATE review fell from 67.5 to 47.7 µs. Alone, there is no
+/// one to wait for: the two yields cost two trips through the scheduler, 2-5 µs of CPU and
+/// a few µs of latency.
 ///
 /// Tokio (1.54) wakes a task that called `yield_now` only once the worker has run out of
 /// ready tasks and polled the I/O driver, so connections that became readable in the
