@@ -101,6 +101,7 @@ fn benches(c: &mut Criterion) {
                 Some(&parsed),
                 Operation::Create,
                 &policy,
+                Context::default(),
             )
             .expect("mutates");
             (r, m)

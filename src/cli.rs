@@ -51,6 +51,11 @@ pub struct ServeArgs {
     /// bulwark's own namespace (always exempt).
     #[arg(long, env = "POD_NAMESPACE", default_value = "bulwark-system")]
     pub namespace: String,
+    /// A namespace the webhook configurations exclude by name (repeatable), such as
+    /// cert-manager's: bulwark treats it as exempt too, and lets only exemption admins create
+    /// it, so a tenant cannot claim the name before its real owner is installed.
+    #[arg(long = "exempt-namespace", value_name = "NAMESPACE")]
+    pub exempt_namespaces: Vec<String>,
 }
 
 /// Log output format.
@@ -92,8 +97,13 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Runs `bulwark serve` until SIGTERM.
-pub fn serve(args: ServeArgs, policy: bulwark::config::Policy) -> anyhow::Result<u8> {
+pub fn serve(args: ServeArgs, mut policy: bulwark::config::Policy) -> anyhow::Result<u8> {
     init_logging(args.log_format);
+    for ns in &args.exempt_namespaces {
+        if !policy.admission.exempt_namespaces.contains(ns) {
+            policy.admission.exempt_namespaces.push(ns.clone());
+        }
+    }
     let (cert, key) = match (args.cert, args.key) {
         (Some(c), Some(k)) => (c, k),
         _ => {

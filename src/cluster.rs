@@ -1,4 +1,4 @@
-//! What admission needs from the cluster (namespace labels, PDBs, HPAs), served from
+//! What admission needs from the cluster (namespace labels, PDBs, HPAs, BulwarkExceptions), served from
 //! kube-runtime reflector caches: a watch per kind keeps an in-memory store, so a request
 //! never waits on an API call. Until the caches have synced, every lookup answers "no data",
 //! which the rules treat as "never deny on this basis".
@@ -18,16 +18,70 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 
 use crate::admission::Cluster;
+use crate::engine::exemptions::Exception;
 use crate::engine::{HpaInfo, Inventory, PdbInfo};
 use crate::server::Readiness;
 use crate::server::metrics::Metrics;
-use crate::workload::{IntOrString, LabelSelector, SelectorRequirement};
+use crate::workload::{IntOrString, LabelSelector, SelectorRequirement, Workload};
+
+/// A `bulwark.dev/v1alpha1` `BulwarkException` as the API serves it. The spec is kept as JSON
+/// and read through the same parser as `bulwark check`, so the cluster and the CLI cannot
+/// disagree on what an exception says.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct BulwarkException {
+    /// Standard metadata.
+    #[serde(default)]
+    pub metadata: metav1::ObjectMeta,
+    /// The spec (deploy/base/crd-bulwarkexception.yaml).
+    #[serde(default)]
+    pub spec: serde_json::Value,
+}
+
+impl Resource for BulwarkException {
+    type DynamicType = ();
+    type Scope = k8s_openapi::NamespaceResourceScope;
+
+    fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+        "BulwarkException".into()
+    }
+    fn group(_: &()) -> std::borrow::Cow<'_, str> {
+        "bulwark.dev".into()
+    }
+    fn version(_: &()) -> std::borrow::Cow<'_, str> {
+        "v1alpha1".into()
+    }
+    fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+        "bulwarkexceptions".into()
+    }
+    fn meta(&self) -> &metav1::ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut metav1::ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl BulwarkException {
+    /// The engine's view; `None` when the spec does not parse (the CRD's schema prevents it).
+    fn to_engine(&self) -> Option<Exception> {
+        let v = serde_json::json!({
+            "kind": "BulwarkException",
+            "metadata": {"name": self.metadata.name, "namespace": self.metadata.namespace},
+            "spec": self.spec,
+        });
+        Workload::from_value(&v)
+            .ok()
+            .as_ref()
+            .and_then(Exception::from_workload)
+    }
+}
 
 /// Reflector-backed cluster state.
 pub struct KubeCluster {
     namespaces: Store<Namespace>,
     pdbs: Store<PodDisruptionBudget>,
     hpas: Store<HorizontalPodAutoscaler>,
+    exceptions: Store<BulwarkException>,
     synced: Arc<AtomicBool>,
 }
 
@@ -37,12 +91,14 @@ impl KubeCluster {
         namespaces: Store<Namespace>,
         pdbs: Store<PodDisruptionBudget>,
         hpas: Store<HorizontalPodAutoscaler>,
+        exceptions: Store<BulwarkException>,
         synced: Arc<AtomicBool>,
     ) -> Self {
         KubeCluster {
             namespaces,
             pdbs,
             hpas,
+            exceptions,
             synced,
         }
     }
@@ -133,6 +189,20 @@ impl Inventory for KubeCluster {
         }))
     }
 
+    fn exceptions(&self, namespace: &str, own_namespace: &str) -> Option<Vec<Exception>> {
+        if !self.synced() {
+            return None;
+        }
+        let ns = object_namespace(namespace);
+        Some(
+            self.exceptions
+                .state_filter(|e| ns_of(e) == ns || ns_of(e) == own_namespace)
+                .iter()
+                .filter_map(|e| e.to_engine())
+                .collect(),
+        )
+    }
+
     fn is_complete(&self) -> bool {
         false // a live cluster: a PDB may simply not have been applied yet
     }
@@ -153,13 +223,14 @@ impl Cluster for KubeCluster {
     }
 }
 
-/// Starts the three watches on `client` and returns the cluster state at once; readiness
+/// Starts the four watches on `client` and returns the cluster state at once; readiness
 /// and the synced flag turn true when every cache has its initial list.
 pub fn start(client: Client, readiness: Arc<Readiness>, metrics: Arc<Metrics>) -> KubeCluster {
     let synced = Arc::new(AtomicBool::new(false));
     let (namespaces, ns_writer) = reflector::store::<Namespace>();
     let (pdbs, pdb_writer) = reflector::store::<PodDisruptionBudget>();
     let (hpas, hpa_writer) = reflector::store::<HorizontalPodAutoscaler>();
+    let (exceptions, exception_writer) = reflector::store::<BulwarkException>();
     spawn_watch(
         Api::<Namespace>::all(client.clone()),
         ns_writer,
@@ -173,28 +244,44 @@ pub fn start(client: Client, readiness: Arc<Readiness>, metrics: Arc<Metrics>) -
         metrics.clone(),
     );
     spawn_watch(
-        Api::<HorizontalPodAutoscaler>::all(client),
+        Api::<HorizontalPodAutoscaler>::all(client.clone()),
         hpa_writer,
         "horizontalpodautoscalers",
+        metrics.clone(),
+    );
+    // Exceptions are read cluster-wide: the engine decides which count (bulwark's own
+    // namespace, or one delegated by admission.exceptionNamespaces). Until this list has
+    // arrived bulwark is not ready, so no request is judged without the exceptions that
+    // apply to it (the CRD ships in deploy/base).
+    spawn_watch(
+        Api::<BulwarkException>::all(client),
+        exception_writer,
+        "bulwarkexceptions",
         metrics,
     );
     tokio::spawn({
-        let (namespaces, pdbs, hpas) = (namespaces.clone(), pdbs.clone(), hpas.clone());
+        let (namespaces, pdbs, hpas, exceptions) = (
+            namespaces.clone(),
+            pdbs.clone(),
+            hpas.clone(),
+            exceptions.clone(),
+        );
         let synced = synced.clone();
         async move {
             let all = async {
                 namespaces.wait_until_ready().await?;
                 pdbs.wait_until_ready().await?;
-                hpas.wait_until_ready().await
+                hpas.wait_until_ready().await?;
+                exceptions.wait_until_ready().await
             };
             if all.await.is_ok() {
                 synced.store(true, Ordering::Relaxed);
                 readiness.cluster.store(true, Ordering::Relaxed);
-                tracing::info!("cluster caches synced (namespaces, PDBs, HPAs)");
+                tracing::info!("cluster caches synced (namespaces, PDBs, HPAs, BulwarkExceptions)");
             }
         }
     });
-    KubeCluster::new(namespaces, pdbs, hpas, synced)
+    KubeCluster::new(namespaces, pdbs, hpas, exceptions, synced)
 }
 
 fn spawn_watch<K>(

@@ -139,26 +139,24 @@ pub struct WorkloadExemption {
     pub namespace: Option<String>,
     /// Kind (any when unset).
     pub kind: Option<String>,
-    /// Name; a trailing `*` matches a prefix.
+    /// Name; `*` matches any run of characters (`old-*`).
     pub name: String,
     /// Rule ids; empty means every rule.
     pub rules: Vec<String>,
 }
 
 impl WorkloadExemption {
-    /// Whether this entry covers `obj`.
+    /// Whether this entry covers `obj` as itself.
     pub fn matches(&self, obj: &Workload) -> bool {
-        let name = obj.name();
-        let name_ok = match self.name.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => name == self.name,
-        };
-        name_ok
-            && self
-                .namespace
-                .as_deref()
-                .is_none_or(|ns| ns == obj.namespace())
-            && self.kind.as_deref().is_none_or(|k| k == obj.kind_name)
+        self.matches_subject(obj.namespace(), &obj.kind_name, obj.name())
+    }
+
+    /// Whether this entry covers an object in `namespace` known as `kind`/`name` (itself, or
+    /// a verified owner: an entry for a Deployment covers the Pods made for it).
+    pub fn matches_subject(&self, namespace: &str, kind: &str, name: &str) -> bool {
+        crate::engine::exemptions::glob(&self.name, name)
+            && self.namespace.as_deref().is_none_or(|ns| ns == namespace)
+            && self.kind.as_deref().is_none_or(|k| k == kind)
     }
 }
 
@@ -203,37 +201,89 @@ struct RuleFile {
     deny_when_missing: Option<bool>,
 }
 
-/// Server-side admission settings: who may exempt and which namespaces are never touched.
+/// Namespaces bulwark never evaluates whatever the policy says: the control plane's (a
+/// broken webhook must not be able to stop the cluster) and bulwark's own (added at runtime).
+/// They exist on every cluster, so no tenant can create one to be exempt.
+pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+
+/// One built-in controller identity: who creates objects of `kind` for owners of `owner`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ControllerIdentity {
+    /// The kind of object the controller makes (`Pod`, `ReplicaSet`, `Job`).
+    pub kind: String,
+    /// The owner kind it makes them for, as `group/Kind` (`apps/Deployment`), or `Kind` for
+    /// the core group (`ReplicationController`).
+    pub owner: String,
+    /// The usernames the controller's requests carry.
+    pub users: Vec<String>,
+}
+
+impl ControllerIdentity {
+    fn entry(kind: &str, owner: &str, sa: &str) -> ControllerIdentity {
+        ControllerIdentity {
+            kind: kind.into(),
+            owner: owner.into(),
+            users: vec![
+                format!("system:serviceaccount:kube-system:{sa}"),
+                // kube-controller-manager without --use-service-account-credentials.
+                "system:kube-controller-manager".into(),
+            ],
+        }
+    }
+
+    /// The owner's (group, kind).
+    pub fn owner_group_kind(&self) -> (&str, &str) {
+        self.owner.rsplit_once('/').unwrap_or(("", &self.owner))
+    }
+}
+
+/// Server-side admission settings: who may lower modes, which namespaces are never touched,
+/// which identities are the built-in controllers, where exceptions count.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct AdmissionConfig {
-    /// Namespaces never evaluated, beyond bulwark's own (always exempt).
+    /// Namespaces never evaluated, beyond the system namespaces and bulwark's own (always
+    /// exempt). Only exemption admins may create a namespace with one of these names.
     pub exempt_namespaces: Vec<String>,
     /// Users whose requests are never evaluated (e.g. control-plane identities).
     pub exempt_users: Vec<String>,
     /// Groups whose requests are never evaluated (e.g. `system:nodes`).
     pub exempt_groups: Vec<String>,
-    /// Users allowed to lower a namespace's bulwark mode or set exemption annotations.
+    /// Users allowed to lower a namespace's bulwark mode or create an exempt namespace.
     pub exemption_admin_users: Vec<String>,
-    /// Groups allowed to lower a namespace's bulwark mode or set exemption annotations.
+    /// Groups allowed to lower a namespace's bulwark mode or create an exempt namespace.
     pub exemption_admin_groups: Vec<String>,
-    /// Whether anyone may set the exemption annotation (`false`: only the admins above).
-    pub anyone_may_exempt: bool,
+    /// The built-in controllers: an object is judged through its owner only when one of
+    /// these identities makes it for an owner of the matching kind.
+    pub controllers: Vec<ControllerIdentity>,
+    /// Namespaces (besides bulwark's own) whose BulwarkExceptions count, each for its own
+    /// namespace only; `*` for all. Empty: only bulwark's namespace.
+    pub exception_namespaces: Vec<String>,
+    /// Removed: annotations no longer grant exemptions. Kept only to say so when set.
+    #[serde(skip_serializing)]
+    anyone_may_exempt: Option<serde_json::Value>,
 }
 
 impl Default for AdmissionConfig {
     fn default() -> Self {
         AdmissionConfig {
-            exempt_namespaces: vec![
-                "kube-system".into(),
-                "kube-public".into(),
-                "kube-node-lease".into(),
-            ],
+            exempt_namespaces: Vec::new(),
             exempt_users: Vec::new(),
             exempt_groups: vec!["system:nodes".into(), "system:masters".into()],
             exemption_admin_users: Vec::new(),
             exemption_admin_groups: vec!["system:masters".into()],
-            anyone_may_exempt: false,
+            controllers: vec![
+                ControllerIdentity::entry("ReplicaSet", "apps/Deployment", "deployment-controller"),
+                ControllerIdentity::entry("Pod", "apps/ReplicaSet", "replicaset-controller"),
+                ControllerIdentity::entry("Pod", "apps/StatefulSet", "statefulset-controller"),
+                ControllerIdentity::entry("Pod", "apps/DaemonSet", "daemon-set-controller"),
+                ControllerIdentity::entry("Pod", "batch/Job", "job-controller"),
+                ControllerIdentity::entry("Job", "batch/CronJob", "cronjob-controller"),
+                ControllerIdentity::entry("Pod", "ReplicationController", "replication-controller"),
+            ],
+            exception_namespaces: Vec::new(),
+            anyone_may_exempt: None,
         }
     }
 }
@@ -355,6 +405,20 @@ impl Policy {
             policy.mutation = m;
         }
         if let Some(a) = file.admission {
+            if a.anyone_may_exempt.is_some() {
+                return Err(key(
+                    "admission.anyoneMayExempt".into(),
+                    "was removed: annotations no longer grant exemptions; grant them with a BulwarkException (docs/security.md)".into(),
+                ));
+            }
+            for (i, c) in a.controllers.iter().enumerate() {
+                if c.kind.is_empty() || c.owner_group_kind().1.is_empty() || c.users.is_empty() {
+                    return Err(key(
+                        format!("admission.controllers[{i}]"),
+                        "needs kind, owner (group/Kind) and at least one user".into(),
+                    ));
+                }
+            }
             policy.admission = a;
         }
         for (id, rf) in &file.rules {

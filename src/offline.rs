@@ -224,6 +224,7 @@ fn push_object(file: &str, index: usize, line: usize, v: serde_json::Value, load
 pub struct ManifestInventory {
     pdbs: Vec<PdbInfo>,
     hpas: Vec<(String, String, String, HpaInfo)>,
+    exceptions: Vec<engine::exemptions::Exception>,
 }
 
 /// Objects without a namespace land in `default` when applied.
@@ -254,6 +255,12 @@ impl ManifestInventory {
                         max_replicas: spec.max_replicas.unwrap_or(0),
                     },
                 )),
+                Body::Exception(_) => {
+                    if let Some(mut e) = engine::exemptions::Exception::from_workload(w) {
+                        e.namespace = norm_ns(&e.namespace).to_owned();
+                        inv.exceptions.push(e);
+                    }
+                }
                 _ => {}
             }
         }
@@ -280,6 +287,21 @@ impl Inventory for ManifestInventory {
                 .iter()
                 .find(|(n, k, nm, _)| n == ns && k == kind && nm == name)
                 .map(|(_, _, _, h)| h.clone()),
+        )
+    }
+
+    fn exceptions(
+        &self,
+        namespace: &str,
+        own_namespace: &str,
+    ) -> Option<Vec<engine::exemptions::Exception>> {
+        let ns = norm_ns(namespace);
+        Some(
+            self.exceptions
+                .iter()
+                .filter(|e| e.namespace == ns || e.namespace == own_namespace)
+                .cloned()
+                .collect(),
         )
     }
 
@@ -366,6 +388,7 @@ pub fn check(loaded: Loaded, policy: &Policy) -> CheckResult {
     let ctx = Context {
         inventory: Some(&inventory),
         today: Some(engine::exemptions::today()),
+        ..Context::default()
     };
     for (doc, w) in &parsed {
         if w.kind == Kind::Other {

@@ -36,6 +36,8 @@ pub enum Kind {
     PodDisruptionBudget,
     /// core/v1 Namespace.
     Namespace,
+    /// bulwark.dev/v1alpha1 BulwarkException: an exemption granted by an exemption admin.
+    BulwarkException,
     /// Any other kind: not evaluated.
     Other,
 }
@@ -55,7 +57,50 @@ impl Kind {
             "HorizontalPodAutoscaler" => Kind::HorizontalPodAutoscaler,
             "PodDisruptionBudget" => Kind::PodDisruptionBudget,
             "Namespace" => Kind::Namespace,
+            "BulwarkException" => Kind::BulwarkException,
             _ => Kind::Other,
+        }
+    }
+
+    /// The kind's name as the API writes it (`"Other"` for [`Kind::Other`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Pod => "Pod",
+            Kind::Deployment => "Deployment",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::ReplicationController => "ReplicationController",
+            Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
+            Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
+            Kind::PodDisruptionBudget => "PodDisruptionBudget",
+            Kind::Namespace => "Namespace",
+            Kind::BulwarkException => "BulwarkException",
+            Kind::Other => "Other",
+        }
+    }
+
+    /// The API group of this kind (`""` for core, and for [`Kind::Other`]).
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet | Kind::ReplicaSet => "apps",
+            Kind::Job | Kind::CronJob => "batch",
+            Kind::HorizontalPodAutoscaler => "autoscaling",
+            Kind::PodDisruptionBudget => "policy",
+            Kind::BulwarkException => "bulwark.dev",
+            Kind::Pod | Kind::ReplicationController | Kind::Namespace | Kind::Other => "",
+        }
+    }
+
+    /// The kind whose `scale` subresource is `resource` in `group` (`deployments` in `apps`).
+    pub fn from_scale_resource(group: &str, resource: &str) -> Option<Kind> {
+        match (group, resource) {
+            ("apps", "deployments") => Some(Kind::Deployment),
+            ("apps", "statefulsets") => Some(Kind::StatefulSet),
+            ("apps", "replicasets") => Some(Kind::ReplicaSet),
+            ("", "replicationcontrollers") => Some(Kind::ReplicationController),
+            _ => None,
         }
     }
 
@@ -107,7 +152,7 @@ impl Kind {
 }
 
 /// Object metadata: the parts rules and exemptions read.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Meta {
     /// `metadata.name`.
@@ -131,9 +176,11 @@ pub struct Meta {
 }
 
 /// One owner reference.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct OwnerRef {
+    /// Owner `apiVersion` (`apps/v1`): its group must match the controller's.
+    pub api_version: String,
     /// Owner kind.
     pub kind: String,
     /// Owner name.
@@ -221,7 +268,7 @@ impl fmt::Display for IntOrString {
 }
 
 /// A label selector (`matchLabels` and `matchExpressions`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct LabelSelector {
     /// `matchLabels`.
@@ -233,7 +280,7 @@ pub struct LabelSelector {
 }
 
 /// One `matchExpressions` entry.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SelectorRequirement {
     /// Label key.
@@ -266,7 +313,7 @@ impl LabelSelector {
 }
 
 /// The pod spec fields rules read.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PodSpec {
     /// `containers`.
@@ -313,7 +360,7 @@ pub struct PodSpec {
 }
 
 /// `spec.os`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct PodOs {
     /// `linux` or `windows`.
@@ -321,7 +368,7 @@ pub struct PodOs {
 }
 
 /// `spec.affinity`: only pod anti-affinity matters to the rules.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Affinity {
     /// `podAntiAffinity`.
@@ -329,7 +376,7 @@ pub struct Affinity {
 }
 
 /// `spec.affinity.podAntiAffinity`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct PodAntiAffinity {
     /// Hard terms.
@@ -347,7 +394,7 @@ pub struct PodAntiAffinity {
 }
 
 /// Pod-level security context.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PodSecurityContext {
     /// `runAsNonRoot`.
@@ -369,7 +416,7 @@ pub struct PodSecurityContext {
 }
 
 /// Container-level security context.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SecurityContext {
     /// `privileged`.
@@ -398,7 +445,7 @@ pub struct SecurityContext {
 }
 
 /// A profile with a `type` (seccomp or AppArmor).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct TypedProfile {
     /// `type`.
@@ -407,7 +454,7 @@ pub struct TypedProfile {
 }
 
 /// `seLinuxOptions`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct SeLinuxOptions {
     /// `type`.
@@ -420,7 +467,7 @@ pub struct SeLinuxOptions {
 }
 
 /// `windowsOptions`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct WindowsOptions {
     /// `hostProcess`.
@@ -428,7 +475,7 @@ pub struct WindowsOptions {
 }
 
 /// One sysctl.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Sysctl {
     /// Its name.
@@ -436,7 +483,7 @@ pub struct Sysctl {
 }
 
 /// `capabilities`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Capabilities {
     /// `add`.
@@ -448,7 +495,7 @@ pub struct Capabilities {
 }
 
 /// A container (regular, init or ephemeral).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Container {
     /// `name`.
@@ -478,7 +525,7 @@ pub struct Container {
 }
 
 /// A container port.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ContainerPort {
     /// `containerPort`.
@@ -492,7 +539,7 @@ pub struct ContainerPort {
 }
 
 /// An environment variable.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct EnvVar {
     /// `name`.
@@ -504,7 +551,7 @@ pub struct EnvVar {
 }
 
 /// `resources`: which keys are set, not their values.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Resources {
     /// `requests`.
@@ -516,7 +563,7 @@ pub struct Resources {
 }
 
 /// A probe or lifecycle handler (the two share their action fields).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Handler {
     /// `httpGet`.
@@ -532,7 +579,7 @@ pub struct Handler {
 }
 
 /// `httpGet` / `tcpSocket`: the `host` field is what PSS restricts.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct HostPort {
     /// `host`.
@@ -540,7 +587,7 @@ pub struct HostPort {
 }
 
 /// `sleep` lifecycle action.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct SleepAction {
     /// `seconds`.
@@ -548,7 +595,7 @@ pub struct SleepAction {
 }
 
 /// `lifecycle`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Lifecycle {
     /// `postStart`.
@@ -558,7 +605,7 @@ pub struct Lifecycle {
 }
 
 /// A volume: its name and which source it uses.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Volume {
     /// `name`.
     pub name: String,
@@ -597,7 +644,7 @@ impl<'de> Deserialize<'de> for Volume {
 }
 
 /// Pod template: `metadata` and `spec`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct PodTemplate {
     /// Template metadata (the pods' labels).
@@ -607,7 +654,7 @@ pub struct PodTemplate {
 }
 
 /// Deployment `strategy` / StatefulSet and DaemonSet `updateStrategy`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Strategy {
     /// `type`.
@@ -618,7 +665,7 @@ pub struct Strategy {
 }
 
 /// `rollingUpdate` parameters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct RollingUpdate {
     /// `maxUnavailable`.
@@ -630,7 +677,7 @@ pub struct RollingUpdate {
 }
 
 /// The spec of any pod controller (Deployment, StatefulSet, ..., Job).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ControllerSpec {
     /// `replicas` (absent means 1 for replicated kinds).
@@ -648,7 +695,7 @@ pub struct ControllerSpec {
 }
 
 /// CronJob `jobTemplate`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct JobTemplate {
     /// The Job spec.
@@ -656,7 +703,7 @@ pub struct JobTemplate {
 }
 
 /// A selector: a LabelSelector, or the plain label map a ReplicationController uses.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Selector(pub LabelSelector);
 
 impl<'de> Deserialize<'de> for Selector {
@@ -681,7 +728,7 @@ impl<'de> Deserialize<'de> for Selector {
 }
 
 /// HorizontalPodAutoscaler spec.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct HpaSpec {
     /// `minReplicas` (absent means 1).
@@ -693,7 +740,7 @@ pub struct HpaSpec {
 }
 
 /// `scaleTargetRef`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ScaleTargetRef {
     /// Target kind.
@@ -703,7 +750,7 @@ pub struct ScaleTargetRef {
 }
 
 /// PodDisruptionBudget spec.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PdbSpec {
     /// `selector` (a PDB with no selector matches nothing in policy/v1; an empty one, all).
@@ -715,7 +762,7 @@ pub struct PdbSpec {
 }
 
 /// What the object is, beyond its metadata.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Body {
     /// A Pod: its spec.
     Pod(Box<PodSpec>),
@@ -727,12 +774,36 @@ pub enum Body {
     Pdb(PdbSpec),
     /// A Namespace (labels live in the metadata).
     Namespace,
+    /// A BulwarkException.
+    Exception(Box<ExceptionSpec>),
     /// Anything else.
     Other,
 }
 
+/// `BulwarkException.spec` (deploy/base/crd-bulwarkexception.yaml is its schema).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ExceptionSpec {
+    /// Rule ids lifted.
+    #[serde(deserialize_with = "null_default")]
+    pub rules: Vec<String>,
+    /// Namespaces covered (globs); only for exceptions in bulwark's own namespace.
+    #[serde(deserialize_with = "null_default")]
+    pub namespaces: Vec<String>,
+    /// Object kinds covered; any when empty.
+    #[serde(deserialize_with = "null_default")]
+    pub kinds: Vec<String>,
+    /// Object names covered (globs).
+    #[serde(deserialize_with = "null_default")]
+    pub names: Vec<String>,
+    /// Why (required).
+    pub reason: String,
+    /// Last day it counts, `YYYY-MM-DD`.
+    pub expires: Option<String>,
+}
+
 /// One parsed object.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Workload {
     /// Parsed kind.
     pub kind: Kind,
@@ -806,6 +877,13 @@ impl Workload {
                 Typed::<IgnoredAny>::deserialize(d)?.metadata,
                 Body::Namespace,
             ),
+            Kind::BulwarkException => {
+                let t = Typed::<ExceptionSpec>::deserialize(d)?;
+                (
+                    t.metadata,
+                    Body::Exception(Box::new(t.spec.unwrap_or_default())),
+                )
+            }
             _ => (Typed::<IgnoredAny>::deserialize(d)?.metadata, Body::Other),
         };
         Ok(Workload {
@@ -901,12 +979,14 @@ impl Workload {
         self.pod().map(|(m, _)| &m.labels)
     }
 
-    /// Whether a controller created this object (an ownerReference with `controller: true`).
-    pub fn is_controlled(&self) -> bool {
+    /// The ownerReference with `controller: true`, if any. It is only a claim: anyone who
+    /// can write the object can write it, so admission trusts it only together with the
+    /// identity of the controller that made the request (see `admission::origin`).
+    pub fn controller_owner(&self) -> Option<&OwnerRef> {
         self.meta
             .owner_references
             .iter()
-            .any(|o| o.controller == Some(true))
+            .find(|o| o.controller == Some(true))
     }
 
     /// Whether the workload runs long-lived pods (probes and graceful shutdown apply).

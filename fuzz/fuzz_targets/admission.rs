@@ -108,6 +108,7 @@ fuzz_target!(|data: &[u8]| {
             let ctx = Context {
                 inventory: None,
                 today: Some(TODAY),
+                ..Context::default()
             };
             let _ = engine::evaluate(&w, ctx, &POLICY);
         }

@@ -39,6 +39,17 @@ pub(super) struct Gvk<'a> {
     pub kind: Cow<'a, str>,
 }
 
+/// `request.resource` (a GroupVersionResource; the version is not needed): for a
+/// subresource such as `scale`, it names the workload while `request.kind` names the Scale.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub(super) struct Gvr<'a> {
+    #[serde(borrow)]
+    pub group: Cow<'a, str>,
+    #[serde(borrow)]
+    pub resource: Cow<'a, str>,
+}
+
 /// `request.userInfo`: who is asking.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
@@ -73,6 +84,7 @@ pub(super) enum Inline {
 pub(super) struct RequestIn<'a> {
     pub uid: Option<String>,
     pub kind: Gvk<'a>,
+    pub resource: Gvr<'a>,
     pub sub_resource: Option<Cow<'a, str>>,
     pub name: Option<String>,
     pub namespace: Option<String>,
@@ -183,6 +195,7 @@ impl<'de> Visitor<'de> for RequestSeed {
             match &*key {
                 "uid" => req.uid = map.next_value()?,
                 "kind" => req.kind = map.next_value::<Option<Gvk>>()?.unwrap_or_default(),
+                "resource" => req.resource = map.next_value::<Option<Gvr>>()?.unwrap_or_default(),
                 "subResource" => req.sub_resource = map.next_value()?,
                 "name" => req.name = map.next_value()?,
                 "namespace" => req.namespace = map.next_value()?,

@@ -218,9 +218,21 @@ impl Admission<'_> {
         if self.user_exempt(&req.user_info) {
             return;
         }
+        match req.sub_resource.as_deref().unwrap_or("") {
+            // The API server keeps spec and metadata from the stored object on a status
+            // write, so it cannot change anything a rule reads.
+            "status" => return,
+            "scale" => {
+                return if endpoint == Endpoint::Validate {
+                    self.scale(req, out)
+                };
+            }
+            // The object itself, ephemeralcontainers, resize and any other subresource that
+            // carries the whole object: judged like the object.
+            _ => {}
+        }
         let kind = Kind::parse(&req.kind.kind);
-        if kind == Kind::Other || !req.kind.group.is_empty() && !known_group(kind, &req.kind.group)
-        {
+        if kind == Kind::Other || !req.kind.group.is_empty() && req.kind.group != kind.group() {
             return;
         }
         let read = match &req.object {
@@ -241,12 +253,14 @@ impl Admission<'_> {
                 Workload::from_value_as(&req.kind.kind, tree).map(Cow::Owned)
             }
         };
-        let obj = match read {
+        let mut obj = match read {
             Ok(w) => w,
             Err(e) => return invalid(out, format!("cannot read request.object: {e}")),
         };
-        if obj.meta.deletion_timestamp.is_some() {
-            return; // being deleted: finalizer removal must never be blocked
+        // The API server sets the object's namespace from the request before admission; a
+        // review without it is judged in the request's namespace all the same.
+        if obj.meta.namespace.is_none() && !out.namespace.is_empty() && kind != Kind::Namespace {
+            obj.to_mut().meta.namespace = Some(out.namespace.clone());
         }
         let namespace = if kind == Kind::Namespace {
             obj.name().to_owned()
@@ -256,13 +270,11 @@ impl Admission<'_> {
             out.namespace.clone()
         };
 
-        // The namespace guard runs before exemptions: lowering a namespace's own mode is
-        // exactly the self-exemption it exists to stop.
-        if kind == Kind::Namespace
-            && endpoint == Endpoint::Validate
-            && op == mutate::Operation::Update
-        {
-            if let Some(msg) = self.namespace_guard(&obj, req, &req.user_info) {
+        // The namespace guard runs before anything that reads modes or exemptions: creating a
+        // namespace that is switched off, or that bears an exempt name, and lowering a
+        // namespace's mode are exactly the self-exemptions it exists to stop.
+        if kind == Kind::Namespace && endpoint == Endpoint::Validate {
+            if let Some(msg) = self.namespace_guard(&obj, op, req) {
                 out.mode = Mode::Enforce;
                 return deny(out, msg);
             }
@@ -270,21 +282,17 @@ impl Admission<'_> {
         if self.namespace_exempt(&namespace) {
             return;
         }
-        let mode = self.namespace_mode(&namespace, kind, &obj);
+        let own_labels = (kind == Kind::Namespace).then_some(&obj.meta.labels);
+        let mode = self.namespace_mode(&namespace, own_labels);
         out.mode = mode;
         if mode == Mode::Off {
             return;
         }
-        // A Pod's spec is immutable: an UPDATE that leaves it alone (labels, annotations,
-        // finalizers) is not re-judged, as Pod Security Admission does, so controllers can
-        // always manage existing Pods. Ephemeral containers are judged.
-        if kind == Kind::Pod
-            && op == mutate::Operation::Update
-            && req.sub_resource.as_deref() != Some("ephemeralcontainers")
-            && matches!(req.object, Some(ObjectIn::Raw(raw)) if pod_spec_unchanged(raw, req.old_object))
-        {
+        if op == mutate::Operation::Update && self.update_cannot_change_verdict(kind, &obj, req) {
             return;
         }
+        let origin = self.origin(&obj, &req.user_info);
+        let ctx = self.context(origin.as_ref());
 
         match endpoint {
             // Audit is a dry run: it reports what enforce would deny and changes nothing, so
@@ -300,40 +308,165 @@ impl Admission<'_> {
                     // The decoder reads /mutate objects as a tree or keeps them raw.
                     _ => return invalid(out, "internal: /mutate without the object".into()),
                 };
-                self.mutate(&tree, &obj, op, out)
+                self.mutate(&tree, &obj, op, ctx, out)
             }
-            Endpoint::Validate => self.validate(&obj, req, mode, out),
+            Endpoint::Validate => {
+                let report = engine::evaluate(&obj, ctx, self.policy);
+                self.verdict(report, mode, out)
+            }
         }
     }
 
-    fn validate(&self, obj: &Workload, req: &RequestIn<'_>, mode: Mode, out: &mut Outcome) {
-        let ctx = Context {
+    fn context<'c>(&'c self, origin: Option<&'c engine::exemptions::Origin>) -> Context<'c> {
+        Context {
             inventory: self.cluster.map(|c| c.as_inventory()),
             today: Some(self.today),
-        };
-        // An exemption annotation set by someone who may not set it does not count: the
-        // object is judged without it, plus a finding saying why.
-        let guard = self.exemption_guard(obj, req);
-        let mut report = match guard {
-            None => engine::evaluate(obj, ctx, self.policy),
-            Some(_) => {
-                let mut unexempted = obj.clone();
-                unexempted
-                    .meta
-                    .annotations
-                    .remove(engine::exemptions::EXEMPT);
-                engine::evaluate(&unexempted, ctx, self.policy)
-            }
-        };
-        if let Some(message) = guard {
-            report.findings.push(Finding {
-                rule: crate::rules::exemption::ID,
-                category: engine::Category::Hygiene,
-                severity: Severity::Error,
-                path: format!("metadata.annotations.{}", engine::exemptions::EXEMPT),
-                message,
-            });
+            origin,
+            own_namespace: self.own_namespace,
         }
+    }
+
+    /// Whether an UPDATE leaves alone everything the rules read, so that it is not re-judged.
+    ///
+    /// - A Pod's spec is immutable but for a few fields: an UPDATE that changes neither the
+    ///   spec nor the security annotations (labels, other annotations, finalizers, owner
+    ///   references) is not re-judged, as Pod Security Admission does, so controllers can
+    ///   always manage existing Pods. Subresources (ephemeralcontainers, resize) are judged.
+    /// - An object being deleted is let through only while its pod template is unchanged:
+    ///   finalizer removal must never be blocked, but a change that adds or alters containers
+    ///   is judged like any other (a finalizer can keep such an object around indefinitely).
+    fn update_cannot_change_verdict(
+        &self,
+        kind: Kind,
+        obj: &Workload,
+        req: &RequestIn<'_>,
+    ) -> bool {
+        if req.sub_resource.as_deref().is_some_and(|s| !s.is_empty()) {
+            return false;
+        }
+        let Some(old_raw) = req.old_object else {
+            return false;
+        };
+        if kind == Kind::Pod
+            && matches!(req.object, Some(ObjectIn::Raw(raw)) if pod_update_insignificant(raw, old_raw))
+        {
+            return true;
+        }
+        if obj.meta.deletion_timestamp.is_some() && kind.has_pod_spec() {
+            let Ok(old) = Workload::from_json(&obj.kind_name, old_raw.get()) else {
+                return false;
+            };
+            return old.meta.deletion_timestamp.is_some()
+                && old.pod().map(|(_, spec)| spec) == obj.pod().map(|(_, spec)| spec);
+        }
+        false
+    }
+
+    /// The built-in controller that made this request for the object's owner, verified: the
+    /// requester must be one of the identities configured for that object kind and owner
+    /// kind (`admission.controllers`). An ownerReference alone is a claim anyone who can
+    /// write the object can make; without a verified origin the object is judged as itself.
+    fn origin(&self, obj: &Workload, user: &UserInfo) -> Option<engine::exemptions::Origin> {
+        let owner = obj.controller_owner()?;
+        let group = owner
+            .api_version
+            .rsplit_once('/')
+            .map_or("", |(group, _version)| group);
+        let trusted = self.policy.admission.controllers.iter().any(|c| {
+            c.kind == obj.kind_name
+                && c.owner_group_kind() == (group, owner.kind.as_str())
+                && c.users.contains(&user.username)
+        });
+        if !trusted {
+            return None;
+        }
+        let mut owners = vec![(owner.kind.clone(), owner.name.clone())];
+        // The owner's owner, where the built-in controllers' naming tells it: a ReplicaSet a
+        // Deployment made is named `<deployment>-<pod-template-hash>` (the hash is a label its
+        // Pods carry); a Job a CronJob made is named `<cronjob>-<scheduled minute>`.
+        match (group, owner.kind.as_str()) {
+            ("apps", "ReplicaSet") => {
+                if let Some(hash) = obj.meta.labels.get("pod-template-hash")
+                    && let Some(deployment) = owner
+                        .name
+                        .strip_suffix(hash.as_str())
+                        .and_then(|n| n.strip_suffix('-'))
+                {
+                    owners.push(("Deployment".into(), deployment.into()));
+                }
+            }
+            ("batch", "Job") => {
+                if let Some((cronjob, minute)) = owner.name.rsplit_once('-')
+                    && !minute.is_empty()
+                    && minute.bytes().all(|b| b.is_ascii_digit())
+                {
+                    owners.push(("CronJob".into(), cronjob.into()));
+                }
+            }
+            _ => {}
+        }
+        Some(engine::exemptions::Origin { owners })
+    }
+
+    /// `kubectl scale` and the HPA controller change `replicas` through the `scale`
+    /// subresource, whose object is an `autoscaling/v1` Scale rather than the workload: the
+    /// new count is judged by the `replicas` rule (HPA-aware) as if written into the workload.
+    fn scale(&self, req: &RequestIn<'_>, out: &mut Outcome) {
+        let Some(kind) = Kind::from_scale_resource(&req.resource.group, &req.resource.resource)
+        else {
+            return;
+        };
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Scale {
+            spec: ScaleSpec,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct ScaleSpec {
+            replicas: Option<i64>,
+        }
+        let scale = match &req.object {
+            Some(ObjectIn::Raw(raw)) => serde_json::from_str::<Scale>(raw.get()),
+            None => {
+                return invalid(
+                    out,
+                    "request.object is missing for the scale subresource".into(),
+                );
+            }
+            // Scale is not a kind the decoder reads inline.
+            Some(_) => return,
+        };
+        let scale = match scale {
+            Ok(s) => s,
+            Err(e) => return invalid(out, format!("cannot read request.object (Scale): {e}")),
+        };
+        let namespace = out.namespace.clone();
+        if self.namespace_exempt(&namespace) {
+            return;
+        }
+        let mode = self.namespace_mode(&namespace, None);
+        out.mode = mode;
+        if mode == Mode::Off {
+            return;
+        }
+        let workload = serde_json::json!({
+            "kind": kind.as_str(),
+            "metadata": {"name": out.name, "namespace": namespace},
+            "spec": {"replicas": scale.spec.replicas},
+        });
+        let obj = match Workload::from_value(&workload) {
+            Ok(w) => w,
+            Err(e) => return invalid(out, format!("cannot judge the scale: {e}")),
+        };
+        let report = engine::evaluate_rules(&obj, self.context(None), self.policy, |m| {
+            m.id == crate::rules::availability::replicas::ID
+        });
+        self.verdict(report, mode, out)
+    }
+
+    /// Turns a report into the verdict for `mode`: denials, warnings, audit annotations.
+    fn verdict(&self, report: engine::Report, mode: Mode, out: &mut Outcome) {
         out.exemptions = report.exemptions;
         let mut denials = Vec::new();
         let mut warnings = Vec::new();
@@ -395,9 +528,10 @@ impl Admission<'_> {
         value: &serde_json::Value,
         obj: &Workload,
         op: mutate::Operation,
+        ctx: Context<'_>,
         out: &mut Outcome,
     ) {
-        match mutate::mutate_parsed(value, Some(obj), op, self.policy) {
+        match mutate::mutate_parsed(value, Some(obj), op, self.policy, ctx) {
             Ok(m) => {
                 out.decision = Decision::Allowed;
                 if !m.patch.0.is_empty() {
@@ -425,24 +559,29 @@ impl Admission<'_> {
                 .any(|g| a.exemption_admin_groups.contains(g))
     }
 
+    /// Whether bulwark never evaluates objects in `namespace`: the system namespaces,
+    /// bulwark's own, and those the policy exempts (`admission.exemptNamespaces`,
+    /// `exemptions.namespaces`).
     fn namespace_exempt(&self, namespace: &str) -> bool {
+        let p = self.policy;
         !namespace.is_empty()
             && (namespace == self.own_namespace
-                || self
-                    .policy
-                    .admission
-                    .exempt_namespaces
-                    .iter()
-                    .any(|n| n == namespace))
+                || crate::config::SYSTEM_NAMESPACES.contains(&namespace)
+                || p.admission.exempt_namespaces.iter().any(|n| n == namespace)
+                || p.exemptions.namespaces.iter().any(|n| n == namespace))
     }
 
     /// The mode for objects in `namespace`: its `bulwark.dev/mode` label when it has one,
     /// else the cluster default (cluster scope) or off (opt-in scope).
-    fn namespace_mode(&self, namespace: &str, kind: Kind, obj: &Workload) -> Mode {
-        let labels = if kind == Kind::Namespace {
-            Some(obj.meta.labels.clone())
-        } else {
-            self.cluster.and_then(|c| c.namespace_labels(namespace))
+    /// `own_labels` are the labels of the Namespace under review, when it is one.
+    fn namespace_mode(
+        &self,
+        namespace: &str,
+        own_labels: Option<&BTreeMap<String, String>>,
+    ) -> Mode {
+        let labels = match own_labels {
+            Some(l) => Some(l.clone()),
+            None => self.cluster.and_then(|c| c.namespace_labels(namespace)),
         };
         let label = labels
             .as_ref()
@@ -459,22 +598,40 @@ impl Admission<'_> {
         }
     }
 
-    /// Denies a Namespace UPDATE that lowers its bulwark mode, unless an admin asks.
+    /// Denies, unless an exemption admin asks, a Namespace CREATE or UPDATE that would get
+    /// its objects judged less strictly: a mode label below the namespace's default (on
+    /// CREATE, below the cluster default: a namespace born switched off), or the creation of
+    /// a namespace whose name the policy exempts (a tenant must not be able to claim a name
+    /// that is exempt before its real owner installs it).
     fn namespace_guard(
         &self,
         obj: &Workload,
+        op: mutate::Operation,
         req: &RequestIn<'_>,
-        user: &UserInfo,
     ) -> Option<String> {
+        let user = &req.user_info;
         if self.is_exemption_admin(user) {
             return None;
         }
-        let old = req
-            .old_object
-            .and_then(|o| Workload::from_json("Namespace", o.get()).ok())?;
+        let name = obj.name();
+        if op == mutate::Operation::Create && self.namespace_exempt(name) {
+            return Some(format!(
+                "bulwark: only exemption admins may create namespace {name:?}: bulwark never evaluates it (system namespace, bulwark's own, or exempt by policy) (user {:?})",
+                user.username
+            ));
+        }
         let mode_of = |w: &Workload| w.meta.labels.get(MODE_LABEL).cloned();
-        let (before, after) = (mode_of(&old), mode_of(obj));
-        if before == after {
+        let before = match op {
+            mutate::Operation::Create => None,
+            mutate::Operation::Update => {
+                let old = req
+                    .old_object
+                    .and_then(|o| Workload::from_json("Namespace", o.get()).ok())?;
+                mode_of(&old)
+            }
+        };
+        let after = mode_of(obj);
+        if op == mutate::Operation::Update && before == after {
             return None;
         }
         let rank = |m: &Option<String>| match m.as_deref().and_then(Mode::parse) {
@@ -483,81 +640,58 @@ impl Admission<'_> {
             None => Mode::Off,
         };
         (rank(&after) < rank(&before)).then(|| {
+            let verb = match op {
+                mutate::Operation::Create => "create namespace",
+                mutate::Operation::Update => "lower namespace",
+            };
             format!(
-                "bulwark: only exemption admins may lower namespace {:?}'s {MODE_LABEL} from {} to {} (user {:?})",
-                obj.name(),
-                before.as_deref().unwrap_or("unset"),
+                "bulwark: only exemption admins may {verb} {name:?} with {MODE_LABEL} {} (below {}) (user {:?})",
                 after.as_deref().unwrap_or("unset"),
+                before.as_deref().unwrap_or(rank(&before).as_str()),
                 user.username
             )
         })
     }
-
-    /// Rejects an exemption annotation set or changed by someone not allowed to.
-    fn exemption_guard(&self, obj: &Workload, req: &RequestIn<'_>) -> Option<String> {
-        let key = engine::exemptions::EXEMPT;
-        let new = obj.meta.annotations.get(key)?;
-        if self.policy.admission.anyone_may_exempt || self.is_exemption_admin(&req.user_info) {
-            return None;
-        }
-        // The built-in controllers copy the annotation from the owner (Deployment ->
-        // ReplicaSet -> Pod), which passed this guard; without this an exempted workload could
-        // never roll out. Only their identities, and only for controlled objects: a forged
-        // ownerReference from anyone else buys nothing.
-        if obj.is_controlled() && is_controller_manager(&req.user_info.username) {
-            return None;
-        }
-        let old = req
-            .old_object
-            .and_then(|o| Workload::from_json(&obj.kind_name, o.get()).ok());
-        // Unchanged rules and expiry: set earlier by someone allowed to. Moving or dropping
-        // `exempt-until` grants a new exemption just as much as changing the rule list.
-        let until = engine::exemptions::EXEMPT_UNTIL;
-        if old.is_some_and(|o| {
-            o.meta.annotations.get(key) == Some(new)
-                && o.meta.annotations.get(until) == obj.meta.annotations.get(until)
-        }) {
-            return None;
-        }
-        Some(format!(
-            "user {:?} may not set the {key} annotation (exemption admins only)",
-            req.user_info.username
-        ))
-    }
 }
 
-/// kube-controller-manager's identities: its own user, or (with
-/// `--use-service-account-credentials`, the usual setup) one service account per controller
-/// in kube-system.
-fn is_controller_manager(username: &str) -> bool {
-    username == "system:kube-controller-manager"
-        || username.starts_with("system:serviceaccount:kube-system:")
-}
-
-fn known_group(kind: Kind, group: &str) -> bool {
-    match kind {
-        Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet | Kind::ReplicaSet => {
-            group == "apps"
-        }
-        Kind::Job | Kind::CronJob => group == "batch",
-        Kind::HorizontalPodAutoscaler => group == "autoscaling",
-        Kind::PodDisruptionBudget => group == "policy",
-        _ => group.is_empty(),
-    }
-}
-
-fn pod_spec_unchanged(new: &RawValue, old: Option<&RawValue>) -> bool {
+/// Whether a Pod UPDATE changes neither the spec nor the annotations the kubelet reads for
+/// security (seccomp and AppArmor), as Pod Security Admission decides which updates matter.
+fn pod_update_insignificant(new: &RawValue, old: &RawValue) -> bool {
     #[derive(Deserialize)]
-    struct SpecOnly {
+    struct PodParts {
         #[serde(default)]
         spec: serde_json::Value,
+        #[serde(default)]
+        metadata: MetaParts,
     }
-    let Some(old) = old else { return false };
+    #[derive(Deserialize, Default)]
+    struct MetaParts {
+        #[serde(default, deserialize_with = "null_map")]
+        annotations: BTreeMap<String, String>,
+    }
+    fn null_map<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, String>, D::Error> {
+        Ok(Option::<BTreeMap<String, String>>::deserialize(d)?.unwrap_or_default())
+    }
+    let security = |a: &BTreeMap<String, String>| -> Vec<(String, String)> {
+        a.iter()
+            .filter(|(k, _)| {
+                k.starts_with("container.apparmor.security.beta.kubernetes.io/")
+                    || k.starts_with("container.seccomp.security.alpha.kubernetes.io/")
+                    || *k == "seccomp.security.alpha.kubernetes.io/pod"
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
     match (
-        serde_json::from_str::<SpecOnly>(new.get()),
-        serde_json::from_str::<SpecOnly>(old.get()),
+        serde_json::from_str::<PodParts>(new.get()),
+        serde_json::from_str::<PodParts>(old.get()),
     ) {
-        (Ok(a), Ok(b)) => a.spec == b.spec,
+        (Ok(a), Ok(b)) => {
+            a.spec == b.spec
+                && security(&a.metadata.annotations) == security(&b.metadata.annotations)
+        }
         _ => false,
     }
 }

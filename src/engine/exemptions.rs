@@ -1,23 +1,21 @@
-//! Exemptions: policy-level (namespace, workload name, image prefix) and per-object
-//! annotations, applied after the rules ran so exempted findings are counted, not hidden.
+//! Exemptions: the policy file's entries and `BulwarkException` objects, applied after the
+//! rules ran so exempted findings are counted, not hidden.
 //!
-//! Annotation contract (documented in the README):
-//! - `bulwark.dev/exempt: "rule-a,rule-b"` names the rules exempted for this object;
-//! - `bulwark.dev/exempt-reason: "..."` is required: without it the exemption does not apply
-//!   and the `exemption` rule reports it;
-//! - `bulwark.dev/exempt-until: "YYYY-MM-DD"` (optional) is the last day the exemption counts.
+//! Exemptions come only from places a tenant cannot write (docs/security.md): the policy file,
+//! and BulwarkExceptions in bulwark's own namespace (or in namespaces the policy delegates
+//! with `admission.exceptionNamespaces`). An object's own annotations never grant anything:
+//! the old `bulwark.dev/exempt` annotation is only reported, so a tenant who can edit an
+//! object, or its pod template, cannot exempt it.
 
 use super::report::{ExemptionSource, ExemptionUse};
 use super::{Context, Finding, Report};
 use crate::config::Policy;
-use crate::workload::Workload;
+use crate::workload::{ExceptionSpec, Workload};
 
-/// Annotation listing exempted rule ids.
-pub const EXEMPT: &str = "bulwark.dev/exempt";
-/// Annotation carrying the (required) reason.
-pub const EXEMPT_REASON: &str = "bulwark.dev/exempt-reason";
-/// Annotation carrying the optional last valid day.
-pub const EXEMPT_UNTIL: &str = "bulwark.dev/exempt-until";
+/// The annotation that granted exemptions before BulwarkException; now reported, never honoured.
+pub const LEGACY_EXEMPT: &str = "bulwark.dev/exempt";
+/// The namespace bulwark runs in unless told otherwise.
+pub const DEFAULT_OWN_NAMESPACE: &str = "bulwark-system";
 
 /// Whether the whole namespace is exempt by policy.
 pub fn namespace_exempt(obj: &Workload, policy: &Policy) -> bool {
@@ -25,70 +23,239 @@ pub fn namespace_exempt(obj: &Workload, policy: &Policy) -> bool {
     !ns.is_empty() && policy.exemptions.namespaces.iter().any(|n| n == ns)
 }
 
-/// State of an object's exemption annotation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AnnotationExemption {
-    /// No annotation.
-    None,
-    /// Valid: these rule ids are exempt.
-    Active(Vec<String>),
-    /// Present but not honoured, with why (missing reason, expired, bad date).
-    Invalid(String),
+/// Who made an object, as admission verified it from the request's identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The workloads the object was made for, nearest first, as (kind, name): its controller
+    /// owner and, where the built-in controllers' naming tells, that owner's owner (a
+    /// ReplicaSet's Deployment, a Job's CronJob).
+    pub owners: Vec<(String, String)>,
 }
 
-/// Reads the exemption annotations of `obj` as of `today` (days since the epoch).
-pub fn annotation(obj: &Workload, today: Option<i64>) -> AnnotationExemption {
-    let ann = &obj.meta.annotations;
-    let Some(list) = ann.get(EXEMPT) else {
-        return AnnotationExemption::None;
-    };
-    let rules: Vec<String> = list
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if ann.get(EXEMPT_REASON).is_none_or(|r| r.trim().is_empty()) {
-        return AnnotationExemption::Invalid(format!(
-            "{EXEMPT} is set but {EXEMPT_REASON} is missing: an exemption needs a reason"
-        ));
-    }
-    if let Some(until) = ann.get(EXEMPT_UNTIL) {
-        let Some(day) = parse_date(until) else {
-            return AnnotationExemption::Invalid(format!(
-                "{EXEMPT_UNTIL} is {until:?}, not a YYYY-MM-DD date"
-            ));
-        };
-        if today.is_some_and(|t| t > day) {
-            return AnnotationExemption::Invalid(format!(
-                "the exemption expired on {until} ({EXEMPT_UNTIL})"
-            ));
+/// A `bulwark.dev/v1alpha1` `BulwarkException`, as the engine reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exception {
+    /// Where the exception object lives.
+    pub namespace: String,
+    /// Its name (for messages and metrics).
+    pub name: String,
+    /// Its spec.
+    pub spec: ExceptionSpec,
+}
+
+/// A day as days since 1970-01-01 (UTC).
+pub type Day = i64;
+
+impl Exception {
+    /// Reads a parsed `BulwarkException`; `None` for any other kind.
+    pub fn from_workload(w: &Workload) -> Option<Exception> {
+        match &w.body {
+            crate::workload::Body::Exception(spec) => Some(Exception {
+                namespace: w.namespace().to_owned(),
+                name: w.name().to_owned(),
+                spec: (**spec).clone(),
+            }),
+            _ => None,
         }
     }
-    AnnotationExemption::Active(rules)
+
+    /// What is wrong with this exception as written, as (field path, message); an exception
+    /// with any problem grants nothing.
+    pub fn problems(&self, own_namespace: &str) -> Vec<(String, String)> {
+        let s = &self.spec;
+        let mut out = Vec::new();
+        if s.reason.trim().is_empty() {
+            out.push((
+                "spec.reason".into(),
+                "is required: an exception needs a reason".into(),
+            ));
+        }
+        if s.rules.is_empty() {
+            out.push(("spec.rules".into(), "must name at least one rule id".into()));
+        }
+        for (i, r) in s.rules.iter().enumerate() {
+            if crate::rules::index_of(r).is_none() || r == crate::rules::exemption::ID {
+                out.push((
+                    format!("spec.rules[{i}]"),
+                    format!("{r:?} is not an exemptable rule id (`bulwark rules` lists them)"),
+                ));
+            }
+        }
+        if s.names.is_empty() {
+            out.push((
+                "spec.names".into(),
+                "must name at least one object (globs with * allowed)".into(),
+            ));
+        }
+        if let Some(e) = &s.expires
+            && let Err(why) = parse_date(e)
+        {
+            out.push(("spec.expires".into(), why));
+        }
+        if self.namespace == own_namespace {
+            if s.namespaces.is_empty() {
+                out.push((
+                    "spec.namespaces".into(),
+                    format!(
+                        "is required for exceptions in bulwark's namespace {own_namespace:?}: name the namespaces it covers"
+                    ),
+                ));
+            }
+        } else if !s.namespaces.is_empty() && s.namespaces.iter().any(|n| n != &self.namespace) {
+            out.push((
+                "spec.namespaces".into(),
+                format!(
+                    "an exception outside bulwark's namespace covers only its own namespace {:?}",
+                    self.namespace
+                ),
+            ));
+        }
+        out
+    }
+
+    /// Whether the exception is honoured at all where it lives: in bulwark's own namespace,
+    /// or in a namespace the policy delegates (`admission.exceptionNamespaces`).
+    pub fn honoured_where_it_lives(&self, own_namespace: &str, policy: &Policy) -> bool {
+        self.namespace == own_namespace
+            || policy
+                .admission
+                .exception_namespaces
+                .iter()
+                .any(|n| n == "*" || n == &self.namespace)
+    }
+
+    /// Whether the exception covers objects in `namespace`.
+    pub fn covers_namespace(&self, namespace: &str, own_namespace: &str, policy: &Policy) -> bool {
+        if !self.honoured_where_it_lives(own_namespace, policy) {
+            return false;
+        }
+        if self.namespace == own_namespace {
+            self.spec.namespaces.iter().any(|g| glob(g, namespace))
+        } else {
+            self.namespace == namespace
+        }
+    }
+
+    /// Whether the exception is past its last day.
+    pub fn expired(&self, today: Option<Day>) -> bool {
+        match (&self.spec.expires, today) {
+            (Some(e), Some(t)) => parse_date(e).is_ok_and(|day| t > day),
+            _ => false,
+        }
+    }
+
+    /// Whether the exception, valid and unexpired, lifts `rule` for an object known by any
+    /// of `subjects` (kind, name).
+    fn lifts(&self, rule: &str, subjects: &[(&str, &str)], today: Option<Day>, own: &str) -> bool {
+        let s = &self.spec;
+        s.rules.iter().any(|r| r == rule)
+            && subjects.iter().any(|(kind, name)| {
+                (s.kinds.is_empty() || s.kinds.iter().any(|k| k == kind))
+                    && s.names.iter().any(|g| glob(g, name))
+            })
+            && !self.expired(today)
+            && self.problems(own).is_empty()
+    }
+}
+
+/// `*` matches any run of characters (including none); everything else matches itself.
+pub fn glob(pattern: &str, s: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = s.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty(); // no `*` at all
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// The names an object is known by for exemptions: itself, then the owners admission
+/// verified (an exemption for a Deployment covers the ReplicaSets and Pods its controllers
+/// make for it).
+fn subjects<'a>(obj: &'a Workload, ctx: &Context<'a>) -> Vec<(&'a str, &'a str)> {
+    let mut v = vec![(obj.kind_name.as_str(), obj.name())];
+    if let Some(origin) = ctx.origin {
+        v.extend(origin.owners.iter().map(|(k, n)| (k.as_str(), n.as_str())));
+    }
+    v
+}
+
+/// Rules exempted for the whole object (policy workload entries and exceptions), for the
+/// mutator: a default is not applied for a rule the object is exempt from. `None` means every
+/// rule (a policy workload entry without a rule list).
+pub fn whole_object_rules(
+    obj: &Workload,
+    ctx: Context<'_>,
+    policy: &Policy,
+) -> Option<Vec<String>> {
+    let subjects = subjects(obj, &ctx);
+    let mut rules = Vec::new();
+    for w in policy.exemptions.workloads.iter() {
+        if subjects
+            .iter()
+            .any(|s| w.matches_subject(obj.namespace(), s.0, s.1))
+        {
+            if w.rules.is_empty() {
+                return None;
+            }
+            rules.extend(w.rules.iter().cloned());
+        }
+    }
+    for e in exceptions_for(obj, &ctx, policy) {
+        for r in &e.spec.rules {
+            if e.lifts(r, &subjects, ctx.today, ctx.own_namespace) {
+                rules.push(r.clone());
+            }
+        }
+    }
+    Some(rules)
+}
+
+/// The exceptions that may cover `obj`: living where they count and covering its namespace.
+fn exceptions_for(obj: &Workload, ctx: &Context<'_>, policy: &Policy) -> Vec<Exception> {
+    // An object without a namespace lands in `default` when applied.
+    let ns = match obj.namespace() {
+        "" => "default",
+        ns => ns,
+    };
+    let mut all = ctx
+        .inventory
+        .and_then(|inv| inv.exceptions(ns, ctx.own_namespace))
+        .unwrap_or_default();
+    all.retain(|e| e.covers_namespace(ns, ctx.own_namespace, policy));
+    all
 }
 
 /// Removes exempted findings from `report`, recording each exemption used.
 pub fn apply(obj: &Workload, ctx: Context<'_>, policy: &Policy, report: &mut Report) {
-    let annotated = match annotation(obj, ctx.today) {
-        AnnotationExemption::Active(rules) => rules,
-        _ => Vec::new(),
-    };
+    let subjects = subjects(obj, &ctx);
     let workload_rules: Vec<&[String]> = policy
         .exemptions
         .workloads
         .iter()
-        .filter(|w| w.matches(obj))
+        .filter(|w| {
+            subjects
+                .iter()
+                .any(|s| w.matches_subject(obj.namespace(), s.0, s.1))
+        })
         .map(|w| w.rules.as_slice())
         .collect();
     let image_prefixes = exempt_container_paths(obj, policy);
+    let exceptions = exceptions_for(obj, &ctx, policy);
 
     let mut used = Vec::new();
     report.findings.retain(|f: &Finding| {
         let source = if f.rule == crate::rules::exemption::ID {
             None // the exemption rule itself cannot be exempted
-        } else if annotated.iter().any(|r| r == f.rule) {
-            Some(ExemptionSource::Annotation)
         } else if workload_rules
             .iter()
             .any(|rules| rules.is_empty() || rules.iter().any(|r| r == f.rule))
@@ -98,6 +265,11 @@ pub fn apply(obj: &Workload, ctx: Context<'_>, policy: &Policy, report: &mut Rep
             under(&f.path, prefix) && (rules.is_empty() || rules.iter().any(|r| r == f.rule))
         }) {
             Some(ExemptionSource::Image)
+        } else if exceptions
+            .iter()
+            .any(|e| e.lifts(f.rule, &subjects, ctx.today, ctx.own_namespace))
+        {
+            Some(ExemptionSource::Exception)
         } else {
             None
         };
@@ -143,112 +315,164 @@ fn under(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
-/// Parses `YYYY-MM-DD` into days since 1970-01-01.
-pub fn parse_date(s: &str) -> Option<i64> {
-    let mut it = s.trim().splitn(3, '-');
-    let y: i64 = it.next()?.parse().ok()?;
-    let m: i64 = it.next()?.parse().ok()?;
-    let d: i64 = it.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
+/// Parses a `YYYY-MM-DD` calendar date into days since 1970-01-01; impossible dates (Feb 30,
+/// Feb 29 of a common year, month 13, year 0) are errors that say so.
+pub fn parse_date(s: &str) -> Result<Day, String> {
+    let bad = || format!("{s:?} is not a YYYY-MM-DD date");
+    let mut it = s.split('-');
+    let (Some(y), Some(m), Some(d), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        return Err(bad());
+    };
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(y, 4) && digits(m, 2) && digits(d, 2)) {
+        return Err(bad());
     }
-    days_from_civil(y, m, d)
+    let (y, m, d): (i32, u8, u8) = match (y.parse(), m.parse(), d.parse()) {
+        (Ok(y), Ok(m), Ok(d)) => (y, m, d),
+        _ => return Err(bad()),
+    };
+    if y == 0 {
+        return Err(format!("{s:?}: there is no year 0"));
+    }
+    let month = time::Month::try_from(m).map_err(|_| format!("{s:?}: there is no month {m}"))?;
+    let date = time::Date::from_calendar_date(y, month, d)
+        .map_err(|_| format!("{s:?}: {month} {y} has no day {d}"))?;
+    Ok(days_since_epoch(date))
 }
 
-/// Days since the epoch of a proleptic Gregorian date (H. Hinnant's algorithm); `None` when
-/// the year is so far out that the day count does not fit an `i64`.
-fn days_from_civil(y: i64, m: i64, d: i64) -> Option<i64> {
-    let y = if m <= 2 { y.checked_sub(1)? } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era.checked_mul(146_097)?.checked_add(doe - 719_468)
+/// Days since 1970-01-01 of a calendar date.
+pub fn days_since_epoch(date: time::Date) -> Day {
+    // 2_440_588 is the Julian day number of 1970-01-01.
+    i64::from(date.to_julian_day()) - 2_440_588
 }
 
-/// Today (UTC) as days since the epoch.
-pub fn today() -> i64 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    (secs / 86_400) as i64
+/// Today (UTC) as days since the epoch: the one clock, read by the adapters (server, CLI) and
+/// passed in, so the engine and mutation are deterministic under test.
+pub fn today() -> Day {
+    days_since_epoch(time::OffsetDateTime::now_utc().date())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn obj(ann: &[(&str, &str)]) -> Workload {
-        let mut v =
-            serde_json::json!({"kind":"Deployment","metadata":{"name":"w","annotations":{}}});
-        for (k, val) in ann {
-            v["metadata"]["annotations"][*k] = serde_json::json!(val);
-        }
-        Workload::from_value(&v).expect("parses")
-    }
-
     #[test]
     fn dates() {
-        assert_eq!(parse_date("1970-01-01"), Some(0));
-        assert_eq!(parse_date("2000-03-01"), Some(11_017));
-        assert_eq!(parse_date("2026-13-01"), None);
-        assert_eq!(parse_date("soon"), None);
-        assert_eq!(parse_date("-0001-12-31"), None); // the leading '-' splits off an empty year
-        assert_eq!(parse_date("0000-03-01"), Some(-719_468));
-    }
-
-    /// Regression (found by tests/integration/fuzz.rs): an `exempt-until` year whose day count
-    /// does not fit an i64 overflowed (a panic in debug builds, a wrapped date in release).
-    #[test]
-    fn dates_out_of_range_are_not_dates() {
-        assert_eq!(parse_date("9223372036854775807-01-01"), None);
-        assert_eq!(parse_date("-9223372036854775808-01-01"), None);
-        assert_eq!(parse_date("26000000000000000-12-31"), None);
-        assert!(parse_date("25000000000000000-12-31").is_some_and(|d| d > 0));
-        let far = obj(&[
-            (EXEMPT, "replicas"),
-            (EXEMPT_REASON, "legacy"),
-            (EXEMPT_UNTIL, "9223372036854775807-01-01"),
-        ]);
-        assert!(matches!(
-            annotation(&far, Some(20_000)),
-            AnnotationExemption::Invalid(m) if m.contains("not a YYYY-MM-DD date")
-        ));
-    }
-
-    #[test]
-    fn annotation_needs_reason_and_respects_expiry() {
-        assert_eq!(annotation(&obj(&[]), None), AnnotationExemption::None);
-        assert!(matches!(
-            annotation(&obj(&[(EXEMPT, "replicas")]), None),
-            AnnotationExemption::Invalid(m) if m.contains("reason")
-        ));
-        let ok = obj(&[(EXEMPT, "replicas, labels"), (EXEMPT_REASON, "legacy")]);
-        assert_eq!(
-            annotation(&ok, None),
-            AnnotationExemption::Active(vec!["replicas".into(), "labels".into()])
+        assert_eq!(parse_date("1970-01-01"), Ok(0));
+        assert_eq!(parse_date("2000-03-01"), Ok(11_017));
+        assert_eq!(parse_date("2024-02-29"), Ok(19_782));
+        for bad in [
+            "2026-13-01",
+            "soon",
+            "2026-02-31",
+            "2026-02-30",
+            "2025-02-29",
+            "0000-03-01",
+            "-0001-12-31",
+            "9223372036854775807-01-01",
+            "26000000000000000-12-31",
+            "2026-1-01",
+            "2026-01-01-",
+            " 2026-01-01",
+        ] {
+            assert!(parse_date(bad).is_err(), "{bad} parsed");
+        }
+        assert!(
+            parse_date("2026-02-31")
+                .expect_err("no such day")
+                .contains("no day 31")
         );
-        let until = obj(&[
-            (EXEMPT, "replicas"),
-            (EXEMPT_REASON, "legacy"),
-            (EXEMPT_UNTIL, "2026-01-31"),
-        ]);
-        let day = parse_date("2026-01-31").expect("date");
-        assert!(matches!(
-            annotation(&until, Some(day)),
-            AnnotationExemption::Active(_)
-        ));
-        assert!(matches!(
-            annotation(&until, Some(day + 1)),
-            AnnotationExemption::Invalid(m) if m.contains("expired")
-        ));
+        assert!(
+            parse_date("0000-03-01")
+                .expect_err("no year 0")
+                .contains("year 0")
+        );
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("web", "web"));
+        assert!(!glob("web", "web2"));
+        assert!(glob("web-*", "web-1"));
+        assert!(glob("web-*", "web-"));
+        assert!(!glob("web-*", "api-1"));
+        assert!(glob("*", ""));
+        assert!(glob("*-canary", "web-canary"));
+        assert!(glob("a*b*c", "a-x-b-y-c"));
+        assert!(!glob("a*b*c", "a-x-c-y-b"));
+        assert!(!glob("ab*ba", "aba")); // the two ends must not overlap
     }
 
     #[test]
     fn under_matches_whole_segments() {
         assert!(under("spec.containers[1].image", "spec.containers[1]"));
         assert!(!under("spec.containers[10].image", "spec.containers[1]"));
+    }
+
+    fn exception(ns: &str, yaml: &str) -> Exception {
+        let v: serde_json::Value = serde_yaml_ng::from_str(yaml).expect("yaml");
+        let mut w = Workload::from_value_as("BulwarkException", &v).expect("parses");
+        w.meta.namespace = Some(ns.into());
+        w.meta.name = Some("x".into());
+        Exception::from_workload(&w).expect("an exception")
+    }
+
+    #[test]
+    fn where_an_exception_counts() {
+        let own = "bulwark-system";
+        let mut policy = Policy::default();
+        let central = exception(
+            own,
+            "spec: {namespaces: [shop, 'team-*'], names: [web], rules: [replicas], reason: r}",
+        );
+        assert!(central.problems(own).is_empty());
+        assert!(central.covers_namespace("shop", own, &policy));
+        assert!(central.covers_namespace("team-a", own, &policy));
+        assert!(!central.covers_namespace("other", own, &policy));
+        let local = exception("shop", "spec: {names: [web], rules: [replicas], reason: r}");
+        assert!(
+            !local.covers_namespace("shop", own, &policy),
+            "not delegated"
+        );
+        policy.admission.exception_namespaces = vec!["shop".into()];
+        assert!(local.covers_namespace("shop", own, &policy));
+        assert!(!local.covers_namespace("other", own, &policy));
+        let reaching = exception(
+            "shop",
+            "spec: {namespaces: [other], names: [web], rules: [replicas], reason: r}",
+        );
+        assert!(!reaching.problems(own).is_empty(), "may not reach out");
+    }
+
+    #[test]
+    fn problems_name_the_field() {
+        let own = "bulwark-system";
+        let e = exception(
+            own,
+            "spec: {namespaces: [a], names: [], rules: [nope, exemption], expires: '2026-02-30'}",
+        );
+        let paths: Vec<String> = e.problems(own).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.reason",
+                "spec.rules[0]",
+                "spec.rules[1]",
+                "spec.names",
+                "spec.expires"
+            ]
+        );
+    }
+
+    #[test]
+    fn expiry_is_the_last_day_it_counts() {
+        let e = exception(
+            "bulwark-system",
+            "spec: {namespaces: [a], names: [w], rules: [replicas], reason: r, expires: '2026-01-31'}",
+        );
+        let day = parse_date("2026-01-31").expect("date");
+        assert!(!e.expired(Some(day)));
+        assert!(e.expired(Some(day + 1)));
+        assert!(!e.expired(None));
     }
 }

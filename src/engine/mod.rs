@@ -48,18 +48,46 @@ pub trait Inventory: Send + Sync {
     fn pdbs(&self, namespace: &str) -> Option<Vec<PdbInfo>>;
     /// The HPA whose `scaleTargetRef` names this workload, if any.
     fn hpa_for(&self, namespace: &str, kind: &str, name: &str) -> Option<Option<HpaInfo>>;
+    /// The BulwarkExceptions living in `namespace` or in `own_namespace` (bulwark's): the
+    /// candidates to cover an object in `namespace`. The engine decides which count (where
+    /// they live, validity, expiry, kinds, names, rules). `None` when there is no data.
+    /// Without an implementation there are none, which fails closed: nothing is exempted.
+    fn exceptions(
+        &self,
+        _namespace: &str,
+        _own_namespace: &str,
+    ) -> Option<Vec<exemptions::Exception>> {
+        None
+    }
     /// Whether this inventory is the whole universe (offline: the manifest set) rather than a
     /// live cluster where a PDB may simply not have been applied yet.
     fn is_complete(&self) -> bool;
 }
 
 /// What the engine knows beyond the object itself.
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     /// Surrounding objects; `None` when there is no data at all.
     pub inventory: Option<&'a dyn Inventory>,
     /// Today as days since 1970-01-01 (UTC), for exemption expiry; `None` disables expiry.
     pub today: Option<i64>,
+    /// Set only when admission verified that the built-in controller for the object's owner
+    /// kind made the request: the object is then judged through its owner (security rules
+    /// only). `None` judges the object as itself, whatever its ownerReferences claim.
+    pub origin: Option<&'a exemptions::Origin>,
+    /// bulwark's own namespace: BulwarkExceptions there may cover other namespaces.
+    pub own_namespace: &'a str,
+}
+
+impl Default for Context<'_> {
+    fn default() -> Self {
+        Context {
+            inventory: None,
+            today: None,
+            origin: None,
+            own_namespace: exemptions::DEFAULT_OWN_NAMESPACE,
+        }
+    }
 }
 
 /// The inputs every rule gets.
@@ -90,6 +118,17 @@ pub fn join(prefix: &str, field: &str) -> String {
 
 /// Evaluates every enabled rule of `policy` on `obj`.
 pub fn evaluate(obj: &Workload, ctx: Context<'_>, policy: &Policy) -> Report {
+    evaluate_rules(obj, ctx, policy, |_| true)
+}
+
+/// Evaluates the enabled rules of `policy` that `which` selects (a `scale` request is judged
+/// by `replicas` alone), then applies exemptions.
+pub fn evaluate_rules(
+    obj: &Workload,
+    ctx: Context<'_>,
+    policy: &Policy,
+    which: impl Fn(&RuleMeta) -> bool,
+) -> Report {
     let mut report = Report::default();
     if obj.kind == Kind::Other {
         return report;
@@ -97,16 +136,18 @@ pub fn evaluate(obj: &Workload, ctx: Context<'_>, policy: &Policy) -> Report {
     if exemptions::namespace_exempt(obj, policy) {
         return report;
     }
-    // An object created by a controller (a Deployment's ReplicaSet, its Pods, a CronJob's
-    // Jobs) is judged through its owner for availability and hygiene: denying it would stall
-    // the controller silently. Security rules still run, so a forged ownerReference buys
-    // nothing and Pods stay checked exactly as Pod Security Admission checks them.
-    let controlled = obj.is_controlled();
+    // An object the built-in controller made for its owner (a Deployment's ReplicaSet, its
+    // Pods, a CronJob's Jobs) is judged through its owner for availability and hygiene:
+    // denying it would stall the controller silently. Admission sets `origin` only after
+    // checking the requester's identity against the owner kind, so an ownerReference written
+    // by anyone else buys nothing; security rules run on every object regardless.
+    let controlled = ctx.origin.is_some();
     let cx = CheckCx { obj, policy, ctx };
     for (index, rule) in rules::catalogue().iter().enumerate() {
         let meta = rule.meta();
         let settings = policy.rule(index);
         if !settings.enabled
+            || !which(meta)
             || meta.pss.is_some_and(|lvl| lvl > policy.pod_security)
             || controlled && meta.category != Category::Security
         {

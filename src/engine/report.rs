@@ -23,8 +23,8 @@ pub struct Finding {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExemptionSource {
-    /// The object's `bulwark.dev/exempt` annotation.
-    Annotation,
+    /// A `BulwarkException` object.
+    Exception,
     /// A `workloads` entry of the policy.
     Workload,
     /// An `images` entry of the policy.

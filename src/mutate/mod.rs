@@ -38,7 +38,8 @@ pub use config::{
 pub use labels::{image_tag, valid_value as valid_label_value};
 
 use crate::config::{Mode, Policy};
-use crate::engine::exemptions::{self, AnnotationExemption};
+use crate::engine::Context;
+use crate::engine::exemptions;
 use crate::engine::{Category, PssLevel};
 use crate::rules;
 use crate::workload::{Kind, ParseError, Workload};
@@ -137,18 +138,22 @@ impl Cx<'_> {
 
 /// Computes the defaults for `object` as a JSON patch. Kinds without a pod spec (HPA, PDB,
 /// Namespace, anything unknown) get an empty patch, as do exempted and deleted objects.
+/// Nothing around the object is known: no exceptions, no verified controller origin (the
+/// object is mutated as itself), no clock.
 pub fn mutate(object: &Value, op: Operation, policy: &Policy) -> Result<Mutation, MutateError> {
-    mutate_parsed(object, None, op, policy)
+    mutate_parsed(object, None, op, policy, Context::default())
 }
 
 /// [`mutate`] for a caller that already holds the object's typed view (the webhook parsed it
 /// from the request): `parsed` is used when it is of the object's own kind, so the hot path
-/// does not build the view a second time from `object`.
+/// does not build the view a second time from `object`. `ctx` carries what exemptions need
+/// (exceptions, today, the verified origin), as for [`crate::engine::evaluate`].
 pub fn mutate_parsed(
     object: &Value,
     parsed: Option<&Workload>,
     op: Operation,
     policy: &Policy,
+    ctx: Context<'_>,
 ) -> Result<Mutation, MutateError> {
     let Value::Object(map) = object else {
         return Err(MutateError::NotAnObject);
@@ -168,24 +173,18 @@ pub fn mutate_parsed(
             &owned
         }
     };
-    let controlled = w.is_controlled();
+    // Only an origin admission verified counts as controller-made; an ownerReference alone
+    // is a claim anyone who can write the object can make.
+    let controlled = ctx.origin.is_some();
     if w.meta.deletion_timestamp.is_some()
         || exemptions::namespace_exempt(w, policy)
         || (controlled && kind != Kind::Pod)
     {
         return Ok(Mutation::default());
     }
-    let mut exempt_rules = Vec::new();
-    for e in policy.exemptions.workloads.iter().filter(|e| e.matches(w)) {
-        if e.rules.is_empty() {
-            return Ok(Mutation::default());
-        }
-        exempt_rules.extend(e.rules.iter().cloned());
-    }
-    if let AnnotationExemption::Active(rules) = exemptions::annotation(w, Some(exemptions::today()))
-    {
-        exempt_rules.extend(rules);
-    }
+    let Some(exempt_rules) = exemptions::whole_object_rules(w, ctx, policy) else {
+        return Ok(Mutation::default()); // exempt from every rule
+    };
     let mut cx = Cx {
         policy,
         cfg: &policy.mutation,

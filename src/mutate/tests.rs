@@ -505,28 +505,101 @@ fn exemptions_are_respected() {
     assert!(c["securityContext"].get("readOnlyRootFilesystem").is_none());
     assert_eq!(c["securityContext"]["privileged"], json!(false));
     assert!(!m.defaulted.contains(&"resources"));
+    // An annotation grants nothing: anyone who can write the object could write it.
     let mut annotated = obj.clone();
     annotated["metadata"]["annotations"] =
         json!({"bulwark.dev/exempt": "labels", "bulwark.dev/exempt-reason": "legacy"});
     let (out, _) = run(&annotated);
-    assert!(out["metadata"].get("labels").is_none());
+    assert!(
+        out["metadata"]["labels"]
+            .get("app.kubernetes.io/name")
+            .is_some()
+    );
+}
+
+/// A BulwarkException in bulwark's namespace is honoured by mutation as by validation; an
+/// expired one, or one for another object, is not.
+#[test]
+fn exceptions_are_respected() {
+    use crate::engine::exemptions::{Exception, parse_date};
+    use crate::engine::{HpaInfo, Inventory, PdbInfo};
+    struct Inv(Vec<Exception>);
+    impl Inventory for Inv {
+        fn pdbs(&self, _: &str) -> Option<Vec<PdbInfo>> {
+            None
+        }
+        fn hpa_for(&self, _: &str, _: &str, _: &str) -> Option<Option<HpaInfo>> {
+            None
+        }
+        fn exceptions(&self, _: &str, _: &str) -> Option<Vec<Exception>> {
+            Some(self.0.clone())
+        }
+        fn is_complete(&self) -> bool {
+            false
+        }
+    }
+    let exception = |names: &str| {
+        let v = yaml(&format!(
+            "kind: BulwarkException\nmetadata: {{name: e, namespace: bulwark-system}}\nspec: {{namespaces: [shop], names: [{names}], rules: [resources], reason: r, expires: '2026-06-30'}}\n"
+        ));
+        Exception::from_workload(&Workload::from_value(&v).expect("parses")).expect("exception")
+    };
+    let mut obj = yaml(DEPLOY);
+    obj["metadata"]["namespace"] = json!("shop");
+    let resources_of = |inv: &Inv, today: &str| {
+        let ctx = Context {
+            inventory: Some(inv),
+            today: Some(parse_date(today).expect("date")),
+            ..Context::default()
+        };
+        let m =
+            mutate_parsed(&obj, None, Operation::Create, &Policy::default(), ctx).expect("mutates");
+        m.defaulted.contains(&"resources")
+    };
+    assert!(!resources_of(&Inv(vec![exception("web")]), "2026-06-30"));
+    assert!(
+        resources_of(&Inv(vec![exception("web")]), "2026-07-01"),
+        "expired"
+    );
+    assert!(
+        resources_of(&Inv(vec![exception("api")]), "2026-06-30"),
+        "another object"
+    );
 }
 
 #[test]
 fn controlled_objects() {
+    // Controller-made only with an origin admission verified; an ownerReference alone is a
+    // claim, and such an object is mutated as itself.
+    let origin = crate::engine::exemptions::Origin {
+        owners: vec![("Deployment".into(), "web".into())],
+    };
+    let verified = Context {
+        origin: Some(&origin),
+        ..Context::default()
+    };
     let mut rs = yaml(DEPLOY);
     rs["kind"] = json!("ReplicaSet");
     rs["metadata"]["ownerReferences"] =
-        json!([{"kind": "Deployment", "name": "web", "controller": true}]);
+        json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "controller": true}]);
+    let policy = Policy::default();
     assert!(
-        mutate(&rs, Operation::Create, &Policy::default())
+        mutate_parsed(&rs, None, Operation::Create, &policy, verified)
             .expect("mutates")
             .is_empty()
+    );
+    assert!(
+        !mutate(&rs, Operation::Create, &policy)
+            .expect("mutates")
+            .is_empty(),
+        "a forged ownerReference buys no skipped defaults"
     );
     let pod = yaml(
         "kind: Pod\nmetadata: {generateName: web-5d-, ownerReferences: [{kind: ReplicaSet, name: web-5d, controller: true}]}\nspec: {containers: [{name: a, ports: [{containerPort: 80}]}]}\n",
     );
-    let (out, m) = run(&pod);
+    let m = mutate_parsed(&pod, None, Operation::Create, &policy, verified).expect("mutates");
+    let mut out = pod.clone();
+    json_patch::patch(&mut out, &m.patch).expect("applies");
     assert!(out["metadata"].get("labels").is_none());
     let c = &out["spec"]["containers"][0];
     assert!(c.get("resources").is_none() && c.get("readinessProbe").is_none());

@@ -1,8 +1,10 @@
-//! `exemption`: an exemption annotation must name real rules and carry a reason (and, when
-//! it has an expiry, be unexpired). A bad exemption does not apply and is itself a finding.
+//! `exemption`: a BulwarkException must be well formed and honoured where it lives (rules that
+//! exist, names to match, a reason, a real and unexpired date), and the old
+//! `bulwark.dev/exempt` annotation, which grants nothing any more, is pointed out.
 
-use crate::engine::exemptions::{self, AnnotationExemption, EXEMPT};
+use crate::engine::exemptions::{Exception, LEGACY_EXEMPT};
 use crate::engine::{Category, CheckCx, Rule, RuleMeta, Severity, Sink};
+use crate::workload::Kind;
 
 /// Rule id, referenced by the engine (this rule's own findings cannot be exempted).
 pub const ID: &str = "exemption";
@@ -16,8 +18,8 @@ static META: RuleMeta = RuleMeta {
     severity: Severity::Error,
     enabled_by_default: true,
     pss: None,
-    summary: "Exemption annotations name known rules, carry a reason and are unexpired",
-    remediation: "Set bulwark.dev/exempt-reason, fix the rule ids, or renew bulwark.dev/exempt-until",
+    summary: "BulwarkExceptions name known rules and objects, carry a reason and a real, unexpired date; exemption annotations grant nothing",
+    remediation: "Fix the BulwarkException's spec (rules, names, reason, expires); replace bulwark.dev/exempt annotations with a BulwarkException (docs/security.md)",
     params: &[],
 };
 
@@ -27,17 +29,48 @@ impl Rule for Exemption {
     }
 
     fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>) {
-        let path = format!("metadata.annotations.{EXEMPT}");
-        match exemptions::annotation(cx.obj, cx.ctx.today) {
-            AnnotationExemption::None => {}
-            AnnotationExemption::Invalid(why) => out.report(path, why),
-            AnnotationExemption::Active(rules) => {
-                for r in rules {
-                    if crate::rules::index_of(&r).is_none() || r == ID {
-                        out.report(path.clone(), format!("{r:?} is not an exemptable rule id"));
-                    }
-                }
+        let own = cx.ctx.own_namespace;
+        if cx.obj.kind == Kind::BulwarkException {
+            let Some(e) = Exception::from_workload(cx.obj) else {
+                return;
+            };
+            for (path, message) in e.problems(own) {
+                out.report(path, message);
             }
+            if e.expired(cx.ctx.today) {
+                out.report(
+                    "spec.expires",
+                    format!(
+                        "expired after {}: it no longer exempts anything",
+                        e.spec.expires.as_deref().unwrap_or("")
+                    ),
+                );
+            }
+            if !e.honoured_where_it_lives(own, cx.policy) {
+                out.warn(
+                    "metadata.namespace",
+                    format!(
+                        "BulwarkExceptions count only in bulwark's namespace {own:?} or in namespaces listed in admission.exceptionNamespaces: this one grants nothing"
+                    ),
+                );
+            }
+            return;
+        }
+        let legacy = |path: String, out: &mut Sink<'_>| {
+            out.warn(
+                path,
+                "annotations no longer grant exemptions (anyone who can edit the object could set them): ask for a BulwarkException instead (docs/security.md)",
+            )
+        };
+        if cx.obj.meta.annotations.contains_key(LEGACY_EXEMPT) {
+            legacy(format!("metadata.annotations.{LEGACY_EXEMPT}"), out);
+        }
+        if cx.obj.kind != Kind::Pod
+            && let Some((meta, _)) = cx.obj.pod()
+            && meta.annotations.contains_key(LEGACY_EXEMPT)
+        {
+            let at = cx.obj.kind.pod_meta_path();
+            legacy(format!("{at}.annotations.{LEGACY_EXEMPT}"), out);
         }
     }
 }
@@ -45,25 +78,50 @@ impl Rule for Exemption {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Severity;
     use crate::rules::testing::run;
 
     #[test]
-    fn missing_reason_and_unknown_ids_are_findings() {
+    fn a_bad_exception_is_an_error_naming_the_field() {
         let f = run(
             &Exemption,
-            "kind: Pod\nmetadata:\n  annotations: {bulwark.dev/exempt: replicas}\n",
+            "kind: BulwarkException\nmetadata: {name: x, namespace: bulwark-system}\nspec: {namespaces: [shop], names: [web], rules: [replicaz], expires: '2026-02-31'}\n",
         );
-        assert_eq!(f.len(), 1);
-        assert!(f[0].message.contains("reason"));
-        let f = run(
-            &Exemption,
-            "kind: Pod\nmetadata:\n  annotations: {bulwark.dev/exempt: 'replicaz', bulwark.dev/exempt-reason: legacy}\n",
-        );
-        assert!(f[0].message.contains("replicaz"));
+        let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["spec.reason", "spec.rules[0]", "spec.expires"]);
+        assert!(f.iter().all(|f| f.severity == Severity::Error));
         let ok = run(
             &Exemption,
-            "kind: Pod\nmetadata:\n  annotations: {bulwark.dev/exempt: 'replicas', bulwark.dev/exempt-reason: legacy}\n",
+            "kind: BulwarkException\nmetadata: {name: x, namespace: bulwark-system}\nspec: {namespaces: [shop], names: [web], rules: [replicas], reason: legacy}\n",
         );
-        assert!(ok.is_empty());
+        assert!(ok.is_empty(), "{ok:?}");
+    }
+
+    #[test]
+    fn an_exception_where_it_does_not_count_is_a_warning() {
+        let f = run(
+            &Exemption,
+            "kind: BulwarkException\nmetadata: {name: x, namespace: shop}\nspec: {names: [web], rules: [replicas], reason: legacy}\n",
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].severity, Severity::Warning);
+        assert_eq!(f[0].path, "metadata.namespace");
+    }
+
+    #[test]
+    fn legacy_annotations_are_pointed_out_wherever_they_are() {
+        let f = run(
+            &Exemption,
+            "kind: Deployment\nmetadata:\n  annotations: {bulwark.dev/exempt: replicas, bulwark.dev/exempt-reason: x}\nspec:\n  template:\n    metadata:\n      annotations: {bulwark.dev/exempt: privileged}\n",
+        );
+        let paths: Vec<&str> = f.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "metadata.annotations.bulwark.dev/exempt",
+                "spec.template.metadata.annotations.bulwark.dev/exempt"
+            ]
+        );
+        assert!(f.iter().all(|f| f.severity == Severity::Warning));
     }
 }

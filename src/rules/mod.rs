@@ -91,7 +91,7 @@ pub mod testing {
             policy,
             ctx: Context {
                 inventory,
-                today: None,
+                ..Context::default()
             },
         };
         let mut out = Vec::new();

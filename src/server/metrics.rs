@@ -149,18 +149,8 @@ impl Default for Metrics {
 
 fn static_kind(kind: &str) -> &'static str {
     match Kind::parse(kind) {
-        Kind::Pod => "Pod",
-        Kind::Deployment => "Deployment",
-        Kind::StatefulSet => "StatefulSet",
-        Kind::DaemonSet => "DaemonSet",
-        Kind::ReplicaSet => "ReplicaSet",
-        Kind::ReplicationController => "ReplicationController",
-        Kind::Job => "Job",
-        Kind::CronJob => "CronJob",
-        Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
-        Kind::PodDisruptionBudget => "PodDisruptionBudget",
-        Kind::Namespace => "Namespace",
         Kind::Other => "other",
+        k => k.as_str(),
     }
 }
 
@@ -202,7 +192,7 @@ impl Metrics {
                 .get_or_create(&ExemptionLabels {
                     rule: e.rule,
                     source: match e.source {
-                        crate::engine::report::ExemptionSource::Annotation => "annotation",
+                        crate::engine::report::ExemptionSource::Exception => "exception",
                         crate::engine::report::ExemptionSource::Workload => "workload",
                         crate::engine::report::ExemptionSource::Image => "image",
                     },

@@ -41,15 +41,17 @@ enum Res {
     Namespaces,
     Pdbs,
     Hpas,
+    Exceptions,
 }
 
-const ALL: [Res; 3] = [Res::Namespaces, Res::Pdbs, Res::Hpas];
+const ALL: [Res; 4] = [Res::Namespaces, Res::Pdbs, Res::Hpas, Res::Exceptions];
 
 fn resource_of(path: &str) -> Option<Res> {
     match path {
         "/api/v1/namespaces" => Some(Res::Namespaces),
         "/apis/policy/v1/poddisruptionbudgets" => Some(Res::Pdbs),
         "/apis/autoscaling/v2/horizontalpodautoscalers" => Some(Res::Hpas),
+        "/apis/bulwark.dev/v1alpha1/bulwarkexceptions" => Some(Res::Exceptions),
         _ => None,
     }
 }
@@ -247,6 +249,15 @@ fn hpa(min: i32, rv: &str) -> Value {
                  "minReplicas": min, "maxReplicas": 10}})
 }
 
+/// A BulwarkException in bulwark's namespace lifting `privileged` for `name` in `shop`.
+fn exception(name: &str, rv: &str) -> Value {
+    json!({"apiVersion": "bulwark.dev/v1alpha1", "kind": "BulwarkException",
+        "metadata": {"name": "web-privileged", "namespace": "bulwark-system", "resourceVersion": rv,
+            "managedFields": [{"manager": "kubectl"}]},
+        "spec": {"namespaces": ["shop"], "kinds": ["Deployment"], "names": [name],
+            "rules": ["privileged"], "reason": "node agent, OPS-1", "expires": "2099-12-31"}})
+}
+
 fn namespace_list(rv: &str, items: Vec<Value>) -> Value {
     list("NamespaceList", "v1", rv, items)
 }
@@ -282,6 +293,16 @@ fn initial_state() -> ApiState {
             "autoscaling/v2",
             "100",
             vec![hpa(3, "12")],
+        ),
+    );
+    // An exception for another Deployment: it does not cover `web` (yet).
+    st.lists.insert(
+        Res::Exceptions,
+        list(
+            "BulwarkExceptionList",
+            "bulwark.dev/v1alpha1",
+            "100",
+            vec![exception("api", "13")],
         ),
     );
     // The first namespace watch fails with a 500: the watcher backs off and retries.
@@ -324,8 +345,8 @@ async fn reflector_caches_through_the_kube_client() {
     let metrics = Arc::new(Metrics::default());
     let cluster = bulwark::cluster::start(client, readiness.clone(), metrics.clone());
 
-    // The three watchers list concurrently; the fake holds the lists back.
-    eventually("the three initial lists", || {
+    // The four watchers list concurrently; the fake holds the lists back.
+    eventually("the four initial lists", || {
         ALL.iter().all(|r| !api.requests(*r, false).is_empty())
     })
     .await;
@@ -343,6 +364,7 @@ async fn reflector_caches_through_the_kube_client() {
     assert_eq!(cluster.namespace_labels("shop"), None);
     assert!(cluster.pdbs("shop").is_none());
     assert!(cluster.hpa_for("shop", "Deployment", "web").is_none());
+    assert!(cluster.exceptions("shop", "bulwark-system").is_none());
     assert!(!readiness.cluster.load(Ordering::Relaxed));
     // Admission meanwhile: the namespace label is unknown, so the cluster default (enforce)
     // applies, and without HPA data `replicas` only warns.
@@ -500,6 +522,63 @@ async fn reflector_caches_through_the_kube_client() {
         .review(Endpoint::Validate, &deployment_review())
         .expect("review");
     assert!(out.rule_ids().contains(&"replicas"), "{:?}", out.rule_ids());
+
+    // The exception cache: the listed exception is there, read through the same parser as
+    // `bulwark check`; a MODIFIED event that names `web` exempts web from `privileged`.
+    let listed = cluster
+        .exceptions("shop", "bulwark-system")
+        .expect("synced");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].spec.names, ["api"]);
+    assert_eq!(listed[0].spec.expires.as_deref(), Some("2099-12-31"));
+    assert!(
+        out.rule_ids().contains(&"privileged"),
+        "{:?}",
+        out.rule_ids()
+    );
+    eventually("the exception watch", || {
+        api.open_watches(Res::Exceptions) == 1
+    })
+    .await;
+    api.push(
+        Res::Exceptions,
+        json!({"type": "MODIFIED", "object": exception("web", "104")}),
+    );
+    eventually("the MODIFIED exception", || {
+        cluster
+            .exceptions("shop", "bulwark-system")
+            .is_some_and(|e| e.first().is_some_and(|e| e.spec.names == ["web"]))
+    })
+    .await;
+    let out = admission
+        .review(Endpoint::Validate, &deployment_review())
+        .expect("review");
+    assert!(
+        !out.rule_ids().contains(&"privileged"),
+        "{:?}",
+        out.rule_ids()
+    );
+    assert!(out.rule_ids().contains(&"replicas"), "{:?}", out.rule_ids());
+    assert_eq!(out.exemptions.len(), 1, "{:?}", out.exemptions);
+    // Deleted: it grants nothing any more.
+    api.push(
+        Res::Exceptions,
+        json!({"type": "DELETED", "object": exception("web", "105")}),
+    );
+    eventually("the DELETED exception", || {
+        cluster
+            .exceptions("shop", "bulwark-system")
+            .is_some_and(|e| e.is_empty())
+    })
+    .await;
+    let out = admission
+        .review(Endpoint::Validate, &deployment_review())
+        .expect("review");
+    assert!(
+        out.rule_ids().contains(&"privileged"),
+        "{:?}",
+        out.rule_ids()
+    );
 
     // 410 Gone on the watch: counted, and the watcher recovers by listing again. The new
     // list replaces the cache (`late` is gone, `fresh` is there) and the watch resumes

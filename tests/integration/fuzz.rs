@@ -1039,6 +1039,7 @@ fn check_direct(
                 let ctx = Context {
                     inventory: inv,
                     today: Some(TODAY),
+                    ..Context::default()
                 };
                 let report = engine::evaluate(&w, ctx, policy);
                 for f in &report.findings {

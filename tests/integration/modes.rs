@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bulwark::admission::{Admission, Cluster, Decision, Endpoint, MODE_LABEL, Outcome};
 use bulwark::config::{Mode, Policy};
-use bulwark::engine::exemptions::{EXEMPT, EXEMPT_REASON, EXEMPT_UNTIL, parse_date};
+use bulwark::engine::exemptions::{Exception, LEGACY_EXEMPT, parse_date};
 use bulwark::engine::{HpaInfo, Inventory, PdbInfo, Severity};
 use bulwark::workload::{IntOrString, LabelSelector};
 use serde_json::{Value, json};
@@ -31,6 +31,7 @@ struct Fake {
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
     pdbs: Vec<PdbInfo>,
     hpas: Vec<(String, String, String, HpaInfo)>,
+    exceptions: Vec<Exception>,
 }
 
 impl Inventory for Fake {
@@ -52,6 +53,16 @@ impl Inventory for Fake {
                     (ns.as_str(), k.as_str(), n.as_str()) == (namespace, kind, name)
                 })
                 .map(|(_, _, _, h)| h.clone())
+        })
+    }
+
+    fn exceptions(&self, namespace: &str, own_namespace: &str) -> Option<Vec<Exception>> {
+        self.synced.then(|| {
+            self.exceptions
+                .iter()
+                .filter(|e| e.namespace == namespace || e.namespace == own_namespace)
+                .cloned()
+                .collect()
         })
     }
 
@@ -110,6 +121,7 @@ fn cluster(ns_labels: &[(&str, &str)]) -> Fake {
         .collect(),
         pdbs: vec![pdb("web", None, Some(IntOrString::Int(1)))],
         hpas: Vec::new(),
+        exceptions: Vec::new(),
     }
 }
 
@@ -138,6 +150,30 @@ fn with_hpa(mut c: Fake, min: i64) -> Fake {
         },
     ));
     c
+}
+
+/// The cluster with these BulwarkExceptions (as `bulwark check` or the reflector reads them).
+fn with_exceptions(mut c: Fake, exceptions: &[Value]) -> Fake {
+    c.exceptions = exceptions.iter().map(exception_view).collect();
+    c
+}
+
+fn exception_view(v: &Value) -> Exception {
+    let w = bulwark::workload::Workload::from_value(v).expect("an exception parses");
+    Exception::from_workload(&w).expect("a BulwarkException")
+}
+
+/// A BulwarkException in `namespace` lifting `rules` for `names`; `spec` adds or overrides.
+fn bex(namespace: &str, rules: &[&str], names: &[&str], spec: Value) -> Value {
+    let mut s = json!({"rules": rules, "names": names, "reason": "node agent, ticket OPS-1"});
+    if namespace == OWN_NAMESPACE {
+        s["namespaces"] = json!(["shop"]);
+    }
+    for (k, v) in spec.as_object().cloned().unwrap_or_default() {
+        s[k.as_str()] = v;
+    }
+    json!({"apiVersion": "bulwark.dev/v1alpha1", "kind": "BulwarkException",
+        "metadata": {"name": "web-privileged", "namespace": namespace}, "spec": s})
 }
 
 fn unsynced() -> Fake {
@@ -233,14 +269,15 @@ fn annotated(v: Value, pairs: &[(&str, &str)]) -> Value {
     set(v, "/metadata/annotations", Value::Object(ann))
 }
 
-/// `privileged()` exempted from `privileged` with a reason (plus `extra` annotations).
-fn exempted(extra: &[(&str, &str)]) -> Value {
-    let mut pairs = vec![
-        (EXEMPT, "privileged"),
-        (EXEMPT_REASON, "node agent, ticket OPS-1"),
-    ];
-    pairs.extend_from_slice(extra);
-    annotated(privileged(), &pairs)
+/// `privileged()` carrying the old exemption annotations, which grant nothing any more.
+fn legacy_exempted() -> Value {
+    annotated(
+        privileged(),
+        &[
+            (LEGACY_EXEMPT, "privileged"),
+            ("bulwark.dev/exempt-reason", "node agent, ticket OPS-1"),
+        ],
+    )
 }
 
 /// The pod template of a workload as a bare Pod (metadata of the workload, so the same
@@ -251,19 +288,33 @@ fn to_pod(workload: Value) -> Value {
 }
 
 /// `workload` as a controller-created `kind` (a ReplicaSet keeps the workload's spec, a
-/// Pod takes its template) owned by an `owner`.
-fn controlled(workload: Value, kind: &str, owner: &str) -> Value {
+/// Pod takes its template), named and labelled as the built-in controllers do, owned by an
+/// `owner` (`apps/v1` kind) named `owner_name`.
+fn controlled_by(workload: Value, kind: &str, owner: &str, owner_name: &str) -> Value {
     let obj = if kind == "Pod" {
-        to_pod(workload)
+        let pod = to_pod(workload);
+        let pod = set(pod, "/metadata/name", json!(format!("{owner_name}-x7k2p")));
+        set(pod, "/metadata/labels/pod-template-hash", json!("5d9f8"))
     } else {
-        set(workload, "/kind", json!(kind))
+        let rs = set(workload, "/kind", json!(kind));
+        set(rs, "/metadata/name", json!("web-5d9f8"))
     };
     set(
         obj,
         "/metadata/ownerReferences",
-        json!([{"apiVersion": "apps/v1", "kind": owner, "name": "web", "uid": "0b9f-owner",
+        json!([{"apiVersion": "apps/v1", "kind": owner, "name": owner_name, "uid": "0b9f-owner",
             "controller": true, "blockOwnerDeletion": true}]),
     )
+}
+
+/// A ReplicaSet made for Deployment `web`, or a Pod made for ReplicaSet `web-5d9f8`.
+fn controlled(workload: Value, kind: &str, owner: &str) -> Value {
+    let owner_name = if owner == "ReplicaSet" {
+        "web-5d9f8"
+    } else {
+        "web"
+    };
+    controlled_by(workload, kind, owner, owner_name)
 }
 
 fn namespace(name: &str, mode: Option<&str>) -> Value {
@@ -967,8 +1018,8 @@ fn audit_evaluates_exactly_as_enforce() {
             "metadata": {"name": "team", "labels": {"team": "a"}}}),
         ),
         (
-            "invalid exemption (no reason)",
-            annotated(privileged(), &[(EXEMPT, "privileged")]),
+            "a legacy exemption annotation",
+            annotated(privileged(), &[(LEGACY_EXEMPT, "privileged")]),
         ),
     ];
     let clusters: Vec<(&str, Option<Fake>)> = vec![
@@ -1018,7 +1069,9 @@ fn audit_evaluates_exactly_as_enforce() {
                 } else {
                     object.clone()
                 };
-                review(&policy(ENFORCE), Some(&c), "CREATE", &object, None, ADMIN)
+                // Creating a namespace below the cluster default takes an exemption admin.
+                let p = policy(&format!("{ENFORCE}{ADMINS}"));
+                review(&p, Some(&c), "CREATE", &object, None, ADMIN)
             });
             let denied = pairs(&enforce, Mode::Enforce);
             assert_eq!(
@@ -1082,288 +1135,278 @@ fn audit_evaluates_exactly_as_enforce() {
 }
 
 #[test]
-fn exemption_annotations() {
+fn exceptions() {
     use Mode::*;
     const P: &[&str] = &["privileged"];
-    const PE: &[&str] = &["privileged", "exemption"];
+    const LEGACY: &[&str] = &["exemption"];
     let yesterday = "2026-01-30";
     let tomorrow = "2026-02-01";
+    let central = |spec: Value| {
+        with_exceptions(
+            unlabelled(),
+            &[bex(OWN_NAMESPACE, &["privileged"], &["web"], spec)],
+        )
+    };
+    let granted = || central(json!({}));
+    const DELEGATED: &str = "admission:\n  exceptionNamespaces: [shop]\n";
     run(vec![
+        // Annotations grant nothing, whoever sets them: they are pointed out instead.
         Case::new(
-            "reason + admin user: honoured",
+            "legacy annotation by a normal user: not honoured",
             ADMINS,
             Some(unlabelled()),
-            exempted(&[]),
-            allowed(Enforce),
+            legacy_exempted(),
+            denied(P, LEGACY),
+        ),
+        Case::new(
+            "legacy annotation by an admin: not honoured",
+            ADMINS,
+            Some(unlabelled()),
+            legacy_exempted(),
+            denied(P, LEGACY),
         )
         .by(ADMIN),
         Case::new(
-            "reason + admin group: honoured",
+            "legacy annotation already on the old object: not honoured",
             ADMINS,
             Some(unlabelled()),
-            exempted(&[]),
-            allowed(Enforce),
+            legacy_exempted(),
+            denied(P, LEGACY),
         )
-        .by(PLATFORM),
+        .update(set(legacy_exempted(), "/spec/replicas", json!(4))),
         Case::new(
-            "reason + system:masters (default admin group): honoured",
-            "admission:\n  exemptGroups: []\n",
+            "legacy annotation in audit: audited, not honoured",
+            AUDIT,
             Some(unlabelled()),
-            exempted(&[]),
-            allowed(Enforce),
-        )
-        .by(("root", &["system:masters"])),
-        Case::new(
-            "reason + normal user: not honoured",
-            ADMINS,
-            Some(unlabelled()),
-            exempted(&[]),
-            denied(PE, &[]),
+            legacy_exempted(),
+            warned(Audit, &["privileged", "exemption"]),
         ),
+        // A BulwarkException in bulwark's namespace, covering the namespace, kind and name.
         Case::new(
-            "reason + normal user in audit: audited, not honoured",
-            "mode: audit\nadmission:\n  exemptionAdminUsers: [carol]\n",
-            Some(unlabelled()),
-            exempted(&[]),
-            warned(Audit, PE),
-        ),
-        Case::new(
-            "reason + anyoneMayExempt: honoured",
-            "admission:\n  anyoneMayExempt: true\n",
-            Some(unlabelled()),
-            exempted(&[]),
-            allowed(Enforce),
-        ),
-        Case::new(
-            "reason + admin, no cluster: honoured",
-            ADMINS,
-            None,
-            exempted(&[]),
-            allowed(Enforce),
-        )
-        .by(ADMIN),
-        // UPDATE: an annotation set earlier (by an admin) stays honoured for everyone.
-        Case::new(
-            "update, annotation unchanged: honoured",
-            ADMINS,
-            Some(unlabelled()),
-            exempted(&[]),
-            allowed(Enforce),
-        )
-        .update(set(exempted(&[]), "/spec/replicas", json!(4))),
-        Case::new(
-            "update, annotation unchanged with expiry: honoured",
-            ADMINS,
-            Some(unlabelled()),
-            exempted(&[(EXEMPT_UNTIL, tomorrow)]),
-            allowed(Enforce),
-        )
-        .update(exempted(&[(EXEMPT_UNTIL, tomorrow)])),
-        Case::new(
-            "update, annotation added: not honoured",
-            ADMINS,
-            Some(unlabelled()),
-            exempted(&[]),
-            denied(PE, &[]),
-        )
-        .update(privileged()),
-        Case::new(
-            "update, annotation widened: not honoured",
-            ADMINS,
-            Some(unlabelled()),
-            exempted(&[]),
-            denied(PE, &[]),
-        )
-        .update(annotated(
+            "exception in bulwark's namespace: honoured",
+            ENFORCE,
+            Some(granted()),
             privileged(),
-            &[
-                (EXEMPT, "replicas"),
-                (EXEMPT_REASON, "node agent, ticket OPS-1"),
-            ],
-        )),
-        // Renewing an exemption is granting one: a normal user may not move exempt-until.
+            allowed(Enforce),
+        ),
         Case::new(
-            "update, expiry extended by a normal user: not honoured",
-            ADMINS,
-            Some(unlabelled()),
-            exempted(&[(EXEMPT_UNTIL, tomorrow)]),
-            denied(PE, &[]),
-        )
-        .update(exempted(&[(EXEMPT_UNTIL, yesterday)])),
-        Case::new(
-            "update, expiry removed by a normal user: not honoured",
-            ADMINS,
-            Some(unlabelled()),
-            exempted(&[]),
-            denied(PE, &[]),
-        )
-        .update(exempted(&[(EXEMPT_UNTIL, tomorrow)])),
-        Case::new(
-            "update, expiry extended by an admin: honoured",
-            ADMINS,
-            Some(unlabelled()),
-            exempted(&[(EXEMPT_UNTIL, tomorrow)]),
+            "exception, UPDATE: honoured",
+            ENFORCE,
+            Some(granted()),
+            privileged(),
             allowed(Enforce),
         )
-        .update(exempted(&[(EXEMPT_UNTIL, yesterday)]))
-        .by(ADMIN),
-        // Without a reason the annotation is not honoured, and says so.
+        .update(good_deploy()),
         Case::new(
-            "no reason, admin: not honoured + exemption finding",
-            ADMINS,
-            Some(unlabelled()),
-            annotated(privileged(), &[(EXEMPT, "privileged")]),
-            denied(PE, &[]),
-        )
-        .by(ADMIN),
+            "exception with a kind list that matches: honoured",
+            ENFORCE,
+            Some(central(json!({"kinds": ["Deployment"]}))),
+            privileged(),
+            allowed(Enforce),
+        ),
         Case::new(
-            "blank reason, admin: not honoured",
-            ADMINS,
-            Some(unlabelled()),
-            annotated(
-                privileged(),
-                &[(EXEMPT, "privileged"), (EXEMPT_REASON, "  ")],
-            ),
-            denied(PE, &[]),
-        )
-        .by(ADMIN),
+            "exception for another kind: not honoured",
+            ENFORCE,
+            Some(central(json!({"kinds": ["StatefulSet"]}))),
+            privileged(),
+            denied(P, &[]),
+        ),
         Case::new(
-            "no reason, anyoneMayExempt: not honoured",
-            "admission:\n  anyoneMayExempt: true\n",
-            Some(unlabelled()),
-            annotated(privileged(), &[(EXEMPT, "privileged")]),
-            denied(PE, &[]),
+            "exception by glob: honoured",
+            ENFORCE,
+            Some(central(json!({"names": ["w*"]}))),
+            privileged(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "exception for another name: not honoured",
+            ENFORCE,
+            Some(central(json!({"names": ["api"]}))),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "exception for another namespace: not honoured",
+            ENFORCE,
+            Some(central(json!({"namespaces": ["other"]}))),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "exception of another rule: privileged still denies",
+            ENFORCE,
+            Some(central(json!({"rules": ["replicas"]}))),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "exception without a reason: not honoured",
+            ENFORCE,
+            Some(central(json!({"reason": " "}))),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "exception with an impossible date: not honoured",
+            ENFORCE,
+            Some(central(json!({"expires": "2026-02-30"}))),
+            privileged(),
+            denied(P, &[]),
         ),
         // Expiry: the day itself counts, the day after does not.
         Case::new(
             "expired yesterday: not honoured",
-            ADMINS,
-            Some(unlabelled()),
-            exempted(&[(EXEMPT_UNTIL, yesterday)]),
-            denied(PE, &[]),
-        )
-        .by(ADMIN),
+            ENFORCE,
+            Some(central(json!({"expires": yesterday}))),
+            privileged(),
+            denied(P, &[]),
+        ),
         Case::new(
             "expires today: honoured",
-            ADMINS,
-            Some(unlabelled()),
-            exempted(&[(EXEMPT_UNTIL, TODAY)]),
+            ENFORCE,
+            Some(central(json!({"expires": TODAY}))),
+            privileged(),
             allowed(Enforce),
-        )
-        .by(ADMIN),
+        ),
         Case::new(
             "expires tomorrow: honoured",
-            ADMINS,
-            Some(unlabelled()),
-            exempted(&[(EXEMPT_UNTIL, tomorrow)]),
+            ENFORCE,
+            Some(central(json!({"expires": tomorrow}))),
+            privileged(),
             allowed(Enforce),
-        )
-        .by(ADMIN),
+        ),
+        // Exceptions in a tenant's namespace count only where the policy delegates.
         Case::new(
-            "expiry not a date: not honoured",
-            ADMINS,
-            Some(unlabelled()),
-            exempted(&[(EXEMPT_UNTIL, "next week")]),
-            denied(PE, &[]),
-        )
-        .by(ADMIN),
-        // The exemption covers only the rules it names.
-        Case::new(
-            "exemption of another rule: privileged still denies",
-            ADMINS,
-            Some(unlabelled()),
-            annotated(
-                privileged(),
-                &[(EXEMPT, "replicas"), (EXEMPT_REASON, "batch")],
-            ),
+            "exception in the tenant's own namespace: not honoured",
+            ENFORCE,
+            Some(with_exceptions(
+                unlabelled(),
+                &[bex("shop", &["privileged"], &["web"], json!({}))],
+            )),
+            privileged(),
             denied(P, &[]),
-        )
-        .by(ADMIN),
-        // Controllers copy an admin's exemption from the owner (Deployment -> ReplicaSet ->
-        // Pod): the copy is honoured when a kube-controller-manager identity creates the
-        // controlled object, or the exempted workload could never roll out.
+        ),
         Case::new(
-            "ReplicaSet copied by the deployment controller: honoured",
-            ADMINS,
-            Some(unlabelled()),
-            controlled(exempted(&[]), "ReplicaSet", "Deployment"),
+            "exception in a delegated namespace: honoured",
+            DELEGATED,
+            Some(with_exceptions(
+                unlabelled(),
+                &[bex("shop", &["privileged"], &["web"], json!({}))],
+            )),
+            privileged(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "exception in a delegated namespace reaching into another: not honoured",
+            "admission:\n  exceptionNamespaces: [legacy]\n",
+            Some(with_exceptions(
+                unlabelled(),
+                &[bex(
+                    "legacy",
+                    &["privileged"],
+                    &["web"],
+                    json!({"namespaces": ["shop"]}),
+                )],
+            )),
+            privileged(),
+            denied(P, &[]),
+        ),
+        Case::new(
+            "exception, no cluster data: not honoured",
+            ENFORCE,
+            Some(Fake {
+                synced: false,
+                ..granted()
+            }),
+            privileged(),
+            denied(P, &[]),
+        ),
+        // An exception for a Deployment covers what its controllers make for it, when the
+        // built-in controller for that owner kind makes the request.
+        Case::new(
+            "ReplicaSet made by the deployment controller: honoured",
+            ENFORCE,
+            Some(central(json!({"kinds": ["Deployment"]}))),
+            controlled(privileged(), "ReplicaSet", "Deployment"),
             allowed(Enforce),
         )
         .by(DEPLOYMENT_CONTROLLER),
         Case::new(
-            "Pod created by the replicaset controller: honoured",
-            ADMINS,
-            Some(unlabelled()),
-            controlled(exempted(&[]), "Pod", "ReplicaSet"),
+            "Pod made by the replicaset controller: honoured through the Deployment",
+            ENFORCE,
+            Some(central(json!({"kinds": ["Deployment"]}))),
+            controlled(privileged(), "Pod", "ReplicaSet"),
             allowed(Enforce),
         )
         .by(REPLICASET_CONTROLLER),
         Case::new(
-            "Pod created by kube-controller-manager's own identity: honoured",
-            ADMINS,
-            Some(unlabelled()),
-            controlled(exempted(&[]), "Pod", "ReplicaSet"),
+            "Pod made by kube-controller-manager's own identity: honoured",
+            ENFORCE,
+            Some(central(json!({"kinds": ["Deployment"]}))),
+            controlled(privileged(), "Pod", "ReplicaSet"),
             allowed(Enforce),
         )
         .by(("system:kube-controller-manager", &["system:authenticated"])),
-        // A forged ownerReference buys a normal user nothing.
         Case::new(
             "Pod with a forged ownerReference, by a normal user: not honoured",
-            ADMINS,
-            Some(unlabelled()),
-            controlled(exempted(&[]), "Pod", "ReplicaSet"),
-            denied(PE, &[]),
+            ENFORCE,
+            Some(central(json!({"kinds": ["Deployment"]}))),
+            controlled(privileged(), "Pod", "ReplicaSet"),
+            denied(P, &[]),
         ),
-        // A controller identity does not vouch for objects that have no owner.
+        Case::new(
+            "Pod by the deployment controller (not the one for ReplicaSets): not honoured",
+            ENFORCE,
+            Some(central(json!({"kinds": ["Deployment"]}))),
+            controlled(privileged(), "Pod", "ReplicaSet"),
+            denied(P, &[]),
+        )
+        .by(DEPLOYMENT_CONTROLLER),
         Case::new(
             "uncontrolled Pod by a controller identity: not honoured",
-            ADMINS,
-            Some(unlabelled()),
-            to_pod(exempted(&[])),
-            denied(PE, &[]),
+            ENFORCE,
+            Some(central(json!({"kinds": ["Deployment"]}))),
+            set(to_pod(privileged()), "/metadata/name", json!("web-x7k2p")),
+            denied(P, &[]),
         )
         .by(REPLICASET_CONTROLLER),
         Case::new(
             "controlled Pod by another namespace's service account: not honoured",
-            ADMINS,
-            Some(unlabelled()),
-            controlled(exempted(&[]), "Pod", "ReplicaSet"),
-            denied(PE, &[]),
+            ENFORCE,
+            Some(central(json!({"kinds": ["Deployment"]}))),
+            controlled(privileged(), "Pod", "ReplicaSet"),
+            denied(P, &[]),
         )
         .by((
-            "system:serviceaccount:shop:kube-system",
+            "system:serviceaccount:shop:replicaset-controller",
             &["system:serviceaccounts", "system:serviceaccounts:shop"],
         )),
     ]);
 
-    // The honoured exemption is recorded; the refused one explains why.
-    let p = policy(ADMINS);
-    let out = review(
-        &p,
-        Some(&unlabelled()),
-        "CREATE",
-        &exempted(&[]),
-        None,
-        ADMIN,
-    );
+    // The honoured exception is recorded with its source.
+    let p = policy(ENFORCE);
+    let out = review(&p, Some(&granted()), "CREATE", &privileged(), None, DEV);
     assert_eq!(out.exemptions.len(), 1, "{:?}", out.exemptions);
     assert_eq!(out.exemptions[0].rule, "privileged");
-    let out = review(&p, Some(&unlabelled()), "CREATE", &exempted(&[]), None, DEV);
-    let msg = out.status.expect("denied").1;
-    assert!(
-        msg.contains("may not set the bulwark.dev/exempt annotation"),
-        "{msg}"
+    assert_eq!(
+        out.exemptions[0].source,
+        bulwark::engine::report::ExemptionSource::Exception
     );
     let out = review(
         &p,
         Some(&unlabelled()),
         "CREATE",
-        &exempted(&[(EXEMPT_UNTIL, yesterday)]),
+        &legacy_exempted(),
         None,
         ADMIN,
     );
-    let msg = out.status.expect("denied").1;
-    assert!(msg.contains("expired"), "{msg}");
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("annotations no longer grant exemptions")),
+        "{:?}",
+        out.warnings
+    );
 }
 
 #[test]
@@ -1406,11 +1449,11 @@ fn exempt_namespaces_and_users_are_never_evaluated() {
             skipped(None),
         ),
         Case::new(
-            "kube-system evaluated when removed from the list",
+            "kube-system exempt even with an empty list (system namespaces always are)",
             "admission:\n  exemptNamespaces: []\n",
             None,
             in_namespace(privileged(), "kube-system"),
-            denied(&["privileged"], &[]),
+            skipped(None),
         ),
         Case::new(
             "configured exempt namespace",
@@ -1432,6 +1475,9 @@ fn exempt_namespaces_and_users_are_never_evaluated() {
             None,
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}),
             skipped(None),
+        )
+        .update(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}),
         ),
         Case::new(
             "exempt user",
@@ -1679,21 +1725,31 @@ fn namespace_guard() {
     );
     assert!(out.allowed);
     assert_eq!(out.decision, Decision::Skipped);
-    // Creating a namespace in mode off is not lowering anything.
-    let out = review(&p, None, "CREATE", &ns(Some("off")), None, DEV);
-    assert!(out.allowed);
-    // A namespace being deleted can drop its finalizers, whatever its labels.
-    let mut deleting = ns(Some("off"));
-    deleting["metadata"]["deletionTimestamp"] = json!("2026-01-31T00:00:00Z");
+    // A namespace being deleted can drop its finalizers; lowering its mode while it
+    // terminates is still lowering (existing Pods there can still get ephemeral containers).
+    let deleting = |mode: &str| {
+        let mut v = ns(Some(mode));
+        v["metadata"]["deletionTimestamp"] = json!("2026-01-31T00:00:00Z");
+        v
+    };
     let out = review(
         &p,
         None,
         "UPDATE",
-        &deleting,
-        Some(&ns(Some("enforce"))),
+        &deleting("enforce"),
+        Some(&deleting("enforce")),
         DEV,
     );
     assert!(out.allowed);
+    let out = review(
+        &p,
+        None,
+        "UPDATE",
+        &deleting("off"),
+        Some(&deleting("enforce")),
+        DEV,
+    );
+    assert!(!out.allowed);
     // The guard also protects the exempt namespaces' labels.
     let out = review(
         &p,

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bulwark::config::Policy;
+use bulwark::engine::exemptions::Origin;
 use bulwark::engine::{Context, Finding, evaluate};
 use bulwark::mutate::{
-    DEFAULTED_ANNOTATION, Mutation, Operation, mutate, quantity, valid_label_value,
+    DEFAULTED_ANNOTATION, Mutation, Operation, mutate, mutate_parsed, quantity, valid_label_value,
 };
 use bulwark::workload::{Kind, Workload};
 use proptest::prelude::*;
@@ -35,7 +36,20 @@ fn run_case(dir: &Path, bless: bool) -> Vec<String> {
         Ok("update") => Operation::Update,
         _ => Operation::Create,
     };
-    let m = mutate(&input, op, &policy).expect("fixture mutates");
+    // `origin` (optional): the owners admission verified, one `Kind/name` a line, for a case
+    // made by a built-in controller.
+    let origin = read("origin").ok().map(|text| Origin {
+        owners: text
+            .lines()
+            .filter_map(|l| l.trim().split_once('/'))
+            .map(|(k, n)| (k.to_owned(), n.to_owned()))
+            .collect(),
+    });
+    let ctx = Context {
+        origin: origin.as_ref(),
+        ..Context::default()
+    };
+    let m = mutate_parsed(&input, None, op, &policy, ctx).expect("fixture mutates");
     let patch = serde_json::to_string_pretty(&m.patch).expect("patch serializes") + "\n";
     let mut result = input.clone();
     json_patch::patch(&mut result, &m.patch).expect("fixture patch applies");
@@ -57,7 +71,7 @@ fn run_case(dir: &Path, bless: bool) -> Vec<String> {
         problems.push(format!("{name}: result differs; got:\n{result_yaml}"));
     }
     // Every fixture is also idempotent.
-    let again = mutate(&result, op, &policy).expect("result mutates");
+    let again = mutate_parsed(&result, None, op, &policy, ctx).expect("result mutates");
     if !again.is_empty() {
         problems.push(format!(
             "{name}: second mutation is not empty: {:?}",
@@ -657,9 +671,28 @@ fn apply(obj: &Value, m: &Mutation) -> Result<Value, TestCaseError> {
     Ok(out)
 }
 
+/// Mutates as the webhook would: an object with a controller ownerReference as made by the
+/// built-in controller (admission verified the origin), any other as itself.
+fn mutate_as_made(obj: &Value, op: Operation) -> Result<Mutation, TestCaseError> {
+    let origin = controlled(obj).then(|| Origin {
+        owners: vec![(
+            obj.pointer("/metadata/ownerReferences/0/kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            "owner".to_owned(),
+        )],
+    });
+    let ctx = Context {
+        origin: origin.as_ref(),
+        ..Context::default()
+    };
+    mutate_parsed(obj, None, op, &Policy::default(), ctx)
+        .map_err(|e| TestCaseError::fail(format!("mutate failed: {e}")))
+}
+
 fn run(obj: &Value, op: Operation) -> Result<(Value, Mutation), TestCaseError> {
-    let m = mutate(obj, op, &Policy::default())
-        .map_err(|e| TestCaseError::fail(format!("mutate failed: {e}")))?;
+    let m = mutate_as_made(obj, op)?;
     Ok((apply(obj, &m)?, m))
 }
 
@@ -1072,7 +1105,7 @@ proptest! {
     fn mutation_is_idempotent(obj in workload()) {
         for op in [Operation::Create, Operation::Update] {
             let (out, _) = run(&obj, op)?;
-            let again = mutate(&out, op, &Policy::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let again = mutate_as_made(&out, op)?;
             prop_assert!(again.is_empty(), "{:?}: second patch {}", op, serde_json::to_string(&again.patch).unwrap_or_default());
         }
     }
@@ -1083,7 +1116,13 @@ proptest! {
         let kind = kind_of(&obj);
         let (out, _) = run(&obj, Operation::Create)?;
         let w = Workload::from_value(&out).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let report = evaluate(&w, Context::default(), &Policy::default());
+        // Judged as mutated: a controller-made object through its owner.
+        let origin = Origin { owners: vec![("Owner".into(), "owner".into())] };
+        let ctx = Context {
+            origin: controlled(&obj).then_some(&origin),
+            ..Context::default()
+        };
+        let report = evaluate(&w, ctx, &Policy::default());
         for f in &report.findings {
             prop_assert!(
                 !fixable(&obj, kind, f),

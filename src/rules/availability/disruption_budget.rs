@@ -277,7 +277,7 @@ mod tests {
             policy,
             ctx: crate::engine::Context {
                 inventory: Some(inv),
-                today: None,
+                ..crate::engine::Context::default()
             },
         };
         let mut out = Vec::new();

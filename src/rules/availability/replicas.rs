@@ -3,11 +3,14 @@
 
 use crate::engine::{Category, CheckCx, Rule, RuleMeta, Severity, Sink};
 
+/// Rule id (admission judges `scale` requests by this rule alone).
+pub const ID: &str = "replicas";
+
 /// The rule.
 pub struct Replicas;
 
 static META: RuleMeta = RuleMeta {
-    id: "replicas",
+    id: ID,
     category: Category::Availability,
     severity: Severity::Error,
     enabled_by_default: true,
