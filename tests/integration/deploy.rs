@@ -1510,7 +1510,13 @@ fn covered(h: &Hook, name: &str) -> BTreeSet<String> {
     for rule in &h.rules {
         let mut ops = rule.operations.clone().unwrap_or_default();
         ops.sort();
-        assert_eq!(ops, ["CREATE", "UPDATE"], "{name}: {} operations", h.name);
+        let resources = rule.resources.clone().unwrap_or_default();
+        if !resources.is_empty() && resources.iter().all(|r| r.ends_with("/scale")) {
+            // A Scale is never created, only updated (`kubectl scale`, the HPA controller).
+            assert_eq!(ops, ["UPDATE"], "{name}: {} scale operations", h.name);
+        } else {
+            assert_eq!(ops, ["CREATE", "UPDATE"], "{name}: {} operations", h.name);
+        }
         let versions = rule.api_versions.clone().unwrap_or_default();
         assert!(
             !versions.is_empty() && !versions.contains(&"*".to_owned()),
@@ -1701,6 +1707,7 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
     }
 
     let mut want_validated = set(&pod_kinds);
+    want_validated.extend(set(&SCALE));
     want_validated.extend(set(&[
         "autoscaling/horizontalpodautoscalers",
         "policy/poddisruptionbudgets",
@@ -1713,6 +1720,46 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
             set(&pod_kinds),
             "{name}: mutated resources: pods and controllers only"
         );
+    }
+}
+
+/// The scale subresources of every controller with `spec.replicas`: `kubectl scale` writes
+/// these, not the object, so without them the `replicas` rule could be bypassed.
+const SCALE: [&str; 4] = [
+    "/replicationcontrollers/scale",
+    "apps/deployments/scale",
+    "apps/statefulsets/scale",
+    "apps/replicasets/scale",
+];
+
+/// Every shipped rendering: the workload webhook validates every scale subresource, and
+/// nothing mutates one (a Scale carries no pod template to default).
+#[test]
+fn scale_subresources_are_validated_never_mutated() {
+    for c in all_cases() {
+        let r = render(c);
+        let hooks = webhooks(&r);
+        let workloads = hooks
+            .iter()
+            .find(|h| h.name == "validate.bulwark.dev")
+            .unwrap_or_else(|| panic!("{}: no validate.bulwark.dev", c.name));
+        let validated = covered(workloads, c.name);
+        for s in SCALE {
+            assert!(
+                validated.contains(s),
+                "{}: validate.bulwark.dev must intercept {s}",
+                c.name
+            );
+        }
+        for h in hooks.iter().filter(|h| h.mutating) {
+            let mutated = covered(h, c.name);
+            assert!(
+                mutated.iter().all(|r| !r.ends_with("/scale")),
+                "{}: {} must not mutate scale subresources: {mutated:?}",
+                c.name,
+                h.name
+            );
+        }
     }
 }
 
