@@ -2077,6 +2077,13 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
         }
         let mode_sel: Vec<_> = exprs.iter().filter(|x| x.key == MODE_LABEL).collect();
         let resources = covered(&h, name);
+        if h.name == "validate.bulwark.dev" {
+            // So bulwark can check an exception's shape beyond the schema.
+            assert!(
+                resources.contains(&format!("{EXCEPTION_GROUP}/{EXCEPTION_PLURAL}")),
+                "{w}: intercepts BulwarkExceptions"
+            );
+        }
         let for_namespaces = resources.contains("/namespaces");
         if for_namespaces {
             assert_eq!(
@@ -2153,6 +2160,7 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
 
     let mut want_validated = set(&pod_kinds);
     want_validated.extend(set(&SCALE));
+    want_validated.insert(format!("{EXCEPTION_GROUP}/{EXCEPTION_PLURAL}"));
     want_validated.extend(set(&[
         "autoscaling/horizontalpodautoscalers",
         "policy/poddisruptionbudgets",
