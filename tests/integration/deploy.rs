@@ -2069,14 +2069,15 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
                 "{w}: namespaceSelector must exclude {ns}"
             );
         }
-        if e.tls == Tls::CertManager {
+        let mode_sel: Vec<_> = exprs.iter().filter(|x| x.key == MODE_LABEL).collect();
+        let resources = covered(&h, name);
+        if e.tls == Tls::CertManager && !resources.contains("/namespaces") {
+            // Its Namespace object still goes to bulwark: see namespaces_webhook_* below.
             assert!(
                 excluded.contains("cert-manager"),
                 "{w}: cert-manager excluded (bulwark depends on it)"
             );
         }
-        let mode_sel: Vec<_> = exprs.iter().filter(|x| x.key == MODE_LABEL).collect();
-        let resources = covered(&h, name);
         if h.name == "validate.bulwark.dev" {
             // So bulwark can check an exception's shape beyond the schema.
             assert!(
@@ -2117,27 +2118,9 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
                 "{w}: opt-in values"
             );
         } else {
-            // Cluster scope; and in opt-in the namespaces webhook must also see the request
-            // that removes the label, so it selects by matchCondition on old and new labels.
+            // Cluster scope; and the namespaces webhook must see every Namespace, even in
+            // opt-in (namespaces_webhook_sees_every_namespace_anyone_can_create).
             assert!(mode_sel.is_empty(), "{w}: no {MODE_LABEL} selector");
-        }
-        if e.opt_in && for_namespaces {
-            let cond = h
-                .match_conditions
-                .iter()
-                .find(|m| m.name == "opted-in-now-or-before")
-                .unwrap_or_else(|| panic!("{w}: opt-in matchCondition"));
-            for part in [
-                "object.metadata.labels",
-                "oldObject.metadata.labels",
-                "request.operation == 'UPDATE'",
-            ] {
-                assert!(
-                    cond.expression.contains(part),
-                    "{w}: matchCondition mentions {part}"
-                );
-            }
-            assert!(cond.expression.contains(&format!("'{MODE_LABEL}'")), "{w}");
         }
         for m in &h.match_conditions {
             assert!(
@@ -2173,6 +2156,124 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
             set(&pod_kinds),
             "{name}: mutated resources: pods and controllers only"
         );
+    }
+}
+
+/// Every shipped rendering: the namespaces webhook is narrowed by nothing but the names that
+/// always exist. An exclusion by any other name (say `cert-manager`) would let whoever may
+/// create namespaces create one bulwark never sees; a selector on the mode label is matched
+/// against the *new* labels, so it would hide the very UPDATE that removes the label; and a
+/// matchCondition would do the same in CEL. Names bulwark should leave alone are passed as
+/// `--exempt-namespace` instead (exempt_namespaces_are_passed_to_bulwark).
+#[test]
+fn namespaces_webhook_sees_every_namespace_anyone_can_create() {
+    for c in all_cases() {
+        let r = render(c);
+        let hooks = webhooks(&r);
+        let h = hooks
+            .iter()
+            .find(|h| h.name == "namespaces.bulwark.dev")
+            .unwrap_or_else(|| panic!("{}: no namespaces.bulwark.dev", c.name));
+        let w = format!("{}: {}", c.name, h.name);
+        let sel = h.namespace_selector.as_ref().expect("namespaceSelector");
+        assert!(sel.match_labels.is_none(), "{w}: no matchLabels");
+        let exprs = sel.match_expressions.clone().unwrap_or_default();
+        assert_eq!(
+            exprs.len(),
+            1,
+            "{w}: one selector expression, the name exclusion: {exprs:?}"
+        );
+        assert_eq!(
+            (exprs[0].key.as_str(), exprs[0].operator.as_str()),
+            ("kubernetes.io/metadata.name", "NotIn"),
+            "{w}"
+        );
+        let excluded: BTreeSet<String> = exprs[0].values.iter().flatten().cloned().collect();
+        assert_eq!(
+            excluded,
+            set(&NEVER),
+            "{w}: excludes only namespaces that always exist"
+        );
+        assert!(
+            !exprs.iter().any(|x| x.key == MODE_LABEL),
+            "{w}: selects on {MODE_LABEL}"
+        );
+        assert!(
+            h.match_conditions.is_empty(),
+            "{w}: every Namespace CREATE/UPDATE must reach bulwark, no matchConditions: {:?}",
+            h.match_conditions
+                .iter()
+                .map(|m| &m.expression)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(covered(h, c.name), set(&["/namespaces"]), "{w}");
+    }
+}
+
+/// The values of every `--exempt-namespace` argument (`--exempt-namespace=NS` or
+/// `--exempt-namespace NS`).
+fn exempt_namespace_args(args: &[String]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(ns) = a.strip_prefix("--exempt-namespace=") {
+            out.insert(ns.to_owned());
+        } else if a == "--exempt-namespace" {
+            out.insert(it.next().expect("--exempt-namespace takes a value").clone());
+        }
+    }
+    out
+}
+
+/// Every shipped rendering: a namespace the workload webhooks skip by name (beyond those
+/// that always exist) is passed to bulwark as `--exempt-namespace`, so bulwark, which sees
+/// its Namespace object, leaves it alone and guards its creation. In particular the
+/// cert-manager component passes `--exempt-namespace=cert-manager`.
+#[test]
+fn exempt_namespaces_are_passed_to_bulwark() {
+    for c in all_cases() {
+        let r = render(c);
+        let d = one(&r.deployments, "Deployment");
+        let args = pod_spec(d).containers[0].args.clone().unwrap_or_default();
+        assert_eq!(
+            args.first().map(String::as_str),
+            Some("serve"),
+            "{}",
+            c.name
+        );
+        let flagged = exempt_namespace_args(&args);
+        for h in webhooks(&r) {
+            if covered(&h, c.name).contains("/namespaces") {
+                continue;
+            }
+            let skipped: BTreeSet<String> = h
+                .namespace_selector
+                .iter()
+                .flat_map(|s| s.match_expressions.clone().unwrap_or_default())
+                .filter(|x| x.key == "kubernetes.io/metadata.name" && x.operator == "NotIn")
+                .flat_map(|x| x.values.unwrap_or_default())
+                .filter(|n| !NEVER.contains(&n.as_str()))
+                .collect();
+            assert_eq!(
+                skipped, flagged,
+                "{}: {} skips these namespaces by name; bulwark must be told the same with \
+                 --exempt-namespace",
+                c.name, h.name
+            );
+        }
+        let want = if c.expect.tls == Tls::CertManager {
+            set(&["cert-manager"])
+        } else {
+            BTreeSet::new()
+        };
+        assert_eq!(flagged, want, "{}: --exempt-namespace", c.name);
+        if c.expect.tls == Tls::CertManager {
+            assert!(
+                args.iter().any(|a| a == "--exempt-namespace=cert-manager"),
+                "{}: {args:?}",
+                c.name
+            );
+        }
     }
 }
 
