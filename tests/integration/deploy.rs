@@ -18,6 +18,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, PodSpec, Probe, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -78,6 +79,8 @@ struct Expect {
     /// Whether the workload webhooks are limited to opted-in namespaces.
     opt_in: bool,
     monitoring: bool,
+    /// Whether components/network-policy is included.
+    network_policy: bool,
     /// The effective policy's `mode` and `scope`.
     mode: &'static str,
     scope: &'static str,
@@ -107,6 +110,7 @@ const ENFORCE: Expect = Expect {
     mutating: true,
     opt_in: false,
     monitoring: false,
+    network_policy: false,
     mode: "enforce",
     scope: "cluster",
 };
@@ -172,6 +176,17 @@ fn all_cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "cluster-enforce+network-policy",
+            source: Source::Compose {
+                resource: "overlays/cluster-enforce",
+                components: &["components/network-policy"],
+            },
+            expect: Expect {
+                network_policy: true,
+                ..ENFORCE
+            },
+        },
+        Case {
             name: "namespace-opt-in",
             source: Source::Dir("overlays/namespace-opt-in"),
             expect: Expect {
@@ -227,6 +242,10 @@ fn cluster_enforce_with_monitoring_manifests() {
     manifests(case("cluster-enforce+monitoring"));
 }
 #[test]
+fn cluster_enforce_with_network_policy_manifests() {
+    manifests(case("cluster-enforce+network-policy"));
+}
+#[test]
 fn namespace_opt_in_manifests() {
     manifests(case("namespace-opt-in"));
 }
@@ -258,6 +277,10 @@ fn cluster_enforce_passes_bulwark_check() {
 #[test]
 fn cluster_enforce_with_monitoring_passes_bulwark_check() {
     bulwark_check(case("cluster-enforce+monitoring"));
+}
+#[test]
+fn cluster_enforce_with_network_policy_passes_bulwark_check() {
+    bulwark_check(case("cluster-enforce+network-policy"));
 }
 #[test]
 fn namespace_opt_in_passes_bulwark_check() {
@@ -768,6 +791,7 @@ struct Rendered {
     deployments: Vec<Deployment>,
     services: Vec<Service>,
     pdbs: Vec<PodDisruptionBudget>,
+    network_policies: Vec<NetworkPolicy>,
     validating: Vec<ValidatingWebhookConfiguration>,
     mutating: Vec<MutatingWebhookConfiguration>,
     issuers: Vec<Value>,
@@ -852,6 +876,7 @@ fn parse_rendered(name: &str, text: String) -> Rendered {
             }
             ("apps/v1", "Deployment") => r.deployments.push(strict(&v, &what)),
             ("policy/v1", "PodDisruptionBudget") => r.pdbs.push(strict(&v, &what)),
+            ("networking.k8s.io/v1", "NetworkPolicy") => r.network_policies.push(strict(&v, &what)),
             ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") => {
                 r.validating.push(strict(&v, &what))
             }
@@ -1175,6 +1200,7 @@ fn manifests(case: Case) {
     check_webhooks(&r, e, name);
     check_tls(&r, e, name);
     check_monitoring(&r, e, d, name);
+    check_network_policy(&r, e, d, name);
 }
 
 fn check_rbac(r: &Rendered, name: &str) {
@@ -2540,6 +2566,151 @@ fn check_monitoring(r: &Rendered, e: Expect, d: &Deployment, name: &str) {
         },
         "certificate expiry within 14 days",
     );
+}
+
+/// `(protocol, port)` of NetworkPolicy ports, numbers only.
+fn np_ports(ports: &Option<Vec<NetworkPolicyPort>>, name: &str) -> BTreeSet<(String, i32)> {
+    let ports = ports
+        .as_ref()
+        .unwrap_or_else(|| panic!("{name}: a NetworkPolicy rule without ports allows them all"));
+    ports
+        .iter()
+        .map(|p| {
+            assert!(p.end_port.is_none(), "{name}: no port ranges");
+            let port = match p.port.as_ref() {
+                Some(IntOrString::Int(n)) => *n,
+                other => panic!("{name}: NetworkPolicy port {other:?} is not a number"),
+            };
+            (p.protocol.clone().unwrap_or_else(|| "TCP".into()), port)
+        })
+        .collect()
+}
+
+fn tcp(ports: &[i32]) -> BTreeSet<(String, i32)> {
+    ports.iter().map(|p| ("TCP".to_owned(), *p)).collect()
+}
+
+/// components/network-policy: bulwark's pods accept webhook calls from anywhere, health and
+/// metrics from `monitoring` only, and talk to DNS and the API server only.
+fn check_network_policy(r: &Rendered, e: Expect, d: &Deployment, name: &str) {
+    if !e.network_policy {
+        assert!(
+            r.network_policies.is_empty(),
+            "{name}: the NetworkPolicy is optional, no overlay includes it"
+        );
+        return;
+    }
+    let np = one(&r.network_policies, "NetworkPolicy");
+    let spec = np.spec.as_ref().expect("NetworkPolicy spec");
+    let template = labels(
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .expect("meta"),
+    );
+    assert!(
+        selects(&match_labels(&spec.pod_selector), &template),
+        "{name}: the NetworkPolicy selects bulwark's pods"
+    );
+    assert!(
+        spec.pod_selector
+            .as_ref()
+            .is_some_and(|p| p.match_expressions.is_none()),
+        "{name}: podSelector is matchLabels only"
+    );
+    assert_eq!(
+        spec.policy_types.as_deref(),
+        Some(&["Ingress".to_owned(), "Egress".to_owned()][..]),
+        "{name}: isolates both directions"
+    );
+
+    let c = &pod_spec(d).containers[0];
+    let (https, health) = (container_port(c, "https"), container_port(c, "health"));
+    let ingress = spec.ingress.clone().unwrap_or_default();
+    assert_eq!(
+        ingress.len(),
+        2,
+        "{name}: webhook and health/metrics ingress"
+    );
+    for rule in &ingress {
+        let ports = np_ports(&rule.ports, name);
+        let from = rule.from.clone().unwrap_or_default();
+        if ports == tcp(&[https]) {
+            // The API server is no pod: it cannot be selected, so no `from` at all.
+            assert!(
+                from.is_empty(),
+                "{name}: webhook port open to the API server"
+            );
+        } else {
+            assert_eq!(ports, tcp(&[health]), "{name}: ingress ports");
+            let monitoring = BTreeMap::from([(
+                "kubernetes.io/metadata.name".to_owned(),
+                "monitoring".to_owned(),
+            )]);
+            assert_eq!(from.len(), 1, "{name}: health/metrics from one peer");
+            let NetworkPolicyPeer {
+                ip_block,
+                namespace_selector,
+                pod_selector,
+            } = &from[0];
+            assert!(ip_block.is_none() && pod_selector.is_none(), "{name}");
+            assert_eq!(
+                match_labels(namespace_selector),
+                monitoring,
+                "{name}: health/metrics from the monitoring namespace only"
+            );
+        }
+    }
+    assert!(
+        ingress
+            .iter()
+            .any(|r| np_ports(&r.ports, name) == tcp(&[https])),
+        "{name}: webhook port {https} allowed in"
+    );
+
+    let egress = spec.egress.clone().unwrap_or_default();
+    assert_eq!(egress.len(), 2, "{name}: DNS and API server egress only");
+    let dns: BTreeSet<(String, i32)> = [("UDP".to_owned(), 53), ("TCP".to_owned(), 53)].into();
+    let mut seen = BTreeSet::new();
+    for rule in &egress {
+        let ports = np_ports(&rule.ports, name);
+        let to = rule.to.clone().unwrap_or_default();
+        assert!(!to.is_empty(), "{name}: every egress rule names its peers");
+        if ports == dns {
+            let kube_system = BTreeMap::from([(
+                "kubernetes.io/metadata.name".to_owned(),
+                "kube-system".to_owned(),
+            )]);
+            for peer in &to {
+                assert_eq!(
+                    match_labels(&peer.namespace_selector),
+                    kube_system,
+                    "{name}: DNS to kube-system"
+                );
+            }
+            seen.insert("dns");
+        } else {
+            assert_eq!(ports, tcp(&[443, 6443]), "{name}: API server ports");
+            // Behind the `kubernetes` Service the API server has a node's or an external
+            // address: only an ipBlock reaches it.
+            let cidrs: BTreeSet<String> = to
+                .iter()
+                .map(|p| {
+                    assert!(p.namespace_selector.is_none() && p.pod_selector.is_none());
+                    let b = p.ip_block.as_ref().expect("ipBlock");
+                    assert!(b.except.is_none(), "{name}");
+                    b.cidr.clone()
+                })
+                .collect();
+            assert_eq!(
+                cidrs,
+                set(&["0.0.0.0/0", "::/0"]),
+                "{name}: API server at any address"
+            );
+            seen.insert("api");
+        }
+    }
+    assert_eq!(seen, ["api", "dns"].into(), "{name}: egress rules");
 }
 
 // ------------------------------------------------------------------------------------------
