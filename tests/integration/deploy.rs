@@ -18,8 +18,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, PodSpec, Probe, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
@@ -37,6 +39,11 @@ const NEVER: [&str; 4] = [
 ];
 /// The namespace label that opts a namespace in and chooses its mode.
 const MODE_LABEL: &str = "bulwark.dev/mode";
+/// The BulwarkException API group and resource.
+const EXCEPTION_GROUP: &str = "bulwark.dev";
+const EXCEPTION_PLURAL: &str = "bulwarkexceptions";
+/// The ClusterRole the platform team binds in bulwark-system to write exceptions.
+const EXCEPTION_ADMIN_ROLE: &str = "bulwark-exception-admin";
 /// The value deploy/components/manual-tls/ca-bundle.yaml ships with.
 const CA_PLACEHOLDER: &str = "PASTE_THE_caBundle_FILE_FROM_bulwark_certs_generate_HERE";
 /// The four labels bulwark's own objects carry.
@@ -72,6 +79,8 @@ struct Expect {
     /// Whether the workload webhooks are limited to opted-in namespaces.
     opt_in: bool,
     monitoring: bool,
+    /// Whether components/network-policy is included.
+    network_policy: bool,
     /// The effective policy's `mode` and `scope`.
     mode: &'static str,
     scope: &'static str,
@@ -101,6 +110,7 @@ const ENFORCE: Expect = Expect {
     mutating: true,
     opt_in: false,
     monitoring: false,
+    network_policy: false,
     mode: "enforce",
     scope: "cluster",
 };
@@ -166,6 +176,17 @@ fn all_cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "cluster-enforce+network-policy",
+            source: Source::Compose {
+                resource: "overlays/cluster-enforce",
+                components: &["components/network-policy"],
+            },
+            expect: Expect {
+                network_policy: true,
+                ..ENFORCE
+            },
+        },
+        Case {
             name: "namespace-opt-in",
             source: Source::Dir("overlays/namespace-opt-in"),
             expect: Expect {
@@ -221,6 +242,10 @@ fn cluster_enforce_with_monitoring_manifests() {
     manifests(case("cluster-enforce+monitoring"));
 }
 #[test]
+fn cluster_enforce_with_network_policy_manifests() {
+    manifests(case("cluster-enforce+network-policy"));
+}
+#[test]
 fn namespace_opt_in_manifests() {
     manifests(case("namespace-opt-in"));
 }
@@ -252,6 +277,10 @@ fn cluster_enforce_passes_bulwark_check() {
 #[test]
 fn cluster_enforce_with_monitoring_passes_bulwark_check() {
     bulwark_check(case("cluster-enforce+monitoring"));
+}
+#[test]
+fn cluster_enforce_with_network_policy_passes_bulwark_check() {
+    bulwark_check(case("cluster-enforce+network-policy"));
 }
 #[test]
 fn namespace_opt_in_passes_bulwark_check() {
@@ -492,6 +521,133 @@ fn manual_tls_with_generated_certs() {
     }
 }
 
+/// deploy/examples/bulwarkexception.yaml is what the README promises, is valid against the
+/// rendered CRD's schema, names real rule ids, and is applied by no kustomization.
+#[test]
+fn example_exception_matches_the_crd() {
+    let r = render(case("base"));
+    let crd = one(&r.crds, "CustomResourceDefinition");
+    let schema = exception_schema(crd);
+    let path = deploy_dir().join("examples/bulwarkexception.yaml");
+    let example = read_yaml(&path);
+    let what = path.display().to_string();
+    only_keys(
+        &example,
+        "",
+        &["apiVersion", "kind", "metadata", "spec"],
+        &what,
+    );
+    assert_eq!(example["apiVersion"], "bulwark.dev/v1alpha1", "{what}");
+    assert_eq!(example["kind"], "BulwarkException", "{what}");
+    // In bulwark's own namespace: the only place `namespaces` is honoured.
+    assert_eq!(str_field(&example, "metadata.namespace", &what), NS);
+    let mut errors = Vec::new();
+    schema_errors(&schema, &example, "", &mut errors);
+    // metadata, apiVersion and kind are the API server's, not the schema's.
+    errors.retain(|e| {
+        !e.starts_with(".metadata") && !e.starts_with(".apiVersion") && !e.starts_with(".kind")
+    });
+    assert!(errors.is_empty(), "{what}: {errors:#?}");
+    let spec = &example["spec"];
+    assert_eq!(spec["namespaces"], serde_json::json!(["shop"]), "{what}");
+    assert_eq!(spec["kinds"], serde_json::json!(["Deployment"]), "{what}");
+    assert_eq!(spec["names"], serde_json::json!(["legacy-*"]), "{what}");
+    assert_eq!(
+        spec["rules"],
+        serde_json::json!(["replicas", "pod-spread"]),
+        "{what}"
+    );
+    assert!(
+        is_date(str_field(&example, "spec.expires", &what)),
+        "{what}"
+    );
+
+    // Real rule ids, as `bulwark rules` lists them.
+    let out =
+        run_ok(Command::new(env!("CARGO_BIN_EXE_bulwark")).args(["rules", "--output", "json"]));
+    let catalogue: Value = serde_json::from_slice(&out.stdout).expect("rules JSON");
+    let ids: BTreeSet<&str> = catalogue
+        .as_array()
+        .expect("rules list")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    for rule in spec["rules"].as_array().into_iter().flatten() {
+        let rule = rule.as_str().unwrap_or_default();
+        assert!(ids.contains(rule), "{what}: {rule} is not a rule id");
+    }
+
+    // An example, never installed by an overlay or component.
+    let mut files = Vec::new();
+    collect_files(&deploy_dir(), &mut files);
+    for f in files.iter().filter(|f| f.ends_with("kustomization.yaml")) {
+        let text = std::fs::read_to_string(f).expect("kustomization");
+        assert!(
+            !text.contains("examples"),
+            "{}: deploy/examples is not to be applied by a kustomization",
+            f.display()
+        );
+    }
+}
+
+/// The schema rejects what it must: an exception without rules, names or a reason, with
+/// an empty list or reason, a malformed expiry, or a field it does not know.
+#[test]
+fn exception_schema_rejects_malformed_exceptions() {
+    let r = render(case("base"));
+    let schema = exception_schema(one(&r.crds, "CustomResourceDefinition"));
+    let good = serde_json::json!({"spec": {
+        "rules": ["replicas"], "names": ["web"], "reason": "migration", "expires": "2027-02-28",
+    }});
+    let mut errors = Vec::new();
+    schema_errors(&schema, &good, "", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let bad: [(&str, Value); 10] = [
+        ("no spec", serde_json::json!({})),
+        (
+            "no rules",
+            serde_json::json!({"spec": {"names": ["web"], "reason": "r"}}),
+        ),
+        (
+            "no names",
+            serde_json::json!({"spec": {"rules": ["replicas"], "reason": "r"}}),
+        ),
+        (
+            "no reason",
+            serde_json::json!({"spec": {"rules": ["replicas"], "names": ["web"]}}),
+        ),
+        (
+            "empty rules",
+            serde_json::json!({"spec": {"rules": [], "names": ["web"], "reason": "r"}}),
+        ),
+        (
+            "empty names",
+            serde_json::json!({"spec": {"rules": ["replicas"], "names": [], "reason": "r"}}),
+        ),
+        (
+            "empty reason",
+            serde_json::json!({"spec": {"rules": ["replicas"], "names": ["web"], "reason": ""}}),
+        ),
+        (
+            "not a date",
+            serde_json::json!({"spec": {"rules": ["replicas"], "names": ["web"], "reason": "r", "expires": "30/06/2027"}}),
+        ),
+        (
+            "no such day",
+            serde_json::json!({"spec": {"rules": ["replicas"], "names": ["web"], "reason": "r", "expires": "2027-02-29"}}),
+        ),
+        (
+            "unknown field",
+            serde_json::json!({"spec": {"rules": ["replicas"], "names": ["web"], "reason": "r", "users": ["me"]}}),
+        ),
+    ];
+    for (what, v) in bad {
+        let mut errors = Vec::new();
+        schema_errors(&schema, &v, "", &mut errors);
+        assert!(!errors.is_empty(), "{what}: accepted by the schema: {v}");
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // Rendering and strict parsing
 // ------------------------------------------------------------------------------------------
@@ -628,12 +784,14 @@ struct Rendered {
     objects: Vec<Value>,
     namespaces: Vec<Namespace>,
     service_accounts: Vec<ServiceAccount>,
+    crds: Vec<CustomResourceDefinition>,
     cluster_roles: Vec<ClusterRole>,
     cluster_role_bindings: Vec<ClusterRoleBinding>,
     config_maps: Vec<ConfigMap>,
     deployments: Vec<Deployment>,
     services: Vec<Service>,
     pdbs: Vec<PodDisruptionBudget>,
+    network_policies: Vec<NetworkPolicy>,
     validating: Vec<ValidatingWebhookConfiguration>,
     mutating: Vec<MutatingWebhookConfiguration>,
     issuers: Vec<Value>,
@@ -707,6 +865,9 @@ fn parse_rendered(name: &str, text: String) -> Rendered {
             ("v1", "ServiceAccount") => r.service_accounts.push(strict(&v, &what)),
             ("v1", "ConfigMap") => r.config_maps.push(strict(&v, &what)),
             ("v1", "Service") => r.services.push(strict(&v, &what)),
+            ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
+                r.crds.push(strict(&v, &what))
+            }
             ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
                 r.cluster_roles.push(strict(&v, &what))
             }
@@ -715,6 +876,7 @@ fn parse_rendered(name: &str, text: String) -> Rendered {
             }
             ("apps/v1", "Deployment") => r.deployments.push(strict(&v, &what)),
             ("policy/v1", "PodDisruptionBudget") => r.pdbs.push(strict(&v, &what)),
+            ("networking.k8s.io/v1", "NetworkPolicy") => r.network_policies.push(strict(&v, &what)),
             ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") => {
                 r.validating.push(strict(&v, &what))
             }
@@ -1011,6 +1173,7 @@ fn manifests(case: Case) {
         let cluster_scoped = matches!(
             kind,
             "Namespace"
+                | "CustomResourceDefinition"
                 | "ClusterRole"
                 | "ClusterRoleBinding"
                 | "ValidatingWebhookConfiguration"
@@ -1029,6 +1192,7 @@ fn manifests(case: Case) {
         }
     }
 
+    check_exception_crd(&r, name);
     check_rbac(&r, name);
     let policy = check_policy(&r, e, name);
     let d = check_deployment(&r, &policy, name);
@@ -1036,6 +1200,7 @@ fn manifests(case: Case) {
     check_webhooks(&r, e, name);
     check_tls(&r, e, name);
     check_monitoring(&r, e, d, name);
+    check_network_policy(&r, e, d, name);
 }
 
 fn check_rbac(r: &Rendered, name: &str) {
@@ -1047,8 +1212,8 @@ fn check_rbac(r: &Rendered, name: &str) {
         "{name}: explicit automount"
     );
 
-    // Least privilege: read-only on exactly the three reflected kinds.
-    let role = one(&r.cluster_roles, "ClusterRole");
+    // Least privilege: read-only on exactly the four reflected kinds.
+    let role = cluster_role(r, "bulwark", name);
     let read = ["get", "list", "watch"];
     let mut granted = BTreeSet::new();
     for rule in role.rules.iter().flatten() {
@@ -1073,21 +1238,327 @@ fn check_rbac(r: &Rendered, name: &str) {
         ("", "namespaces"),
         ("policy", "poddisruptionbudgets"),
         ("autoscaling", "horizontalpodautoscalers"),
+        (EXCEPTION_GROUP, EXCEPTION_PLURAL),
     ]
     .into_iter()
     .map(|(g, r)| (g.to_owned(), r.to_owned()))
     .collect();
     assert_eq!(granted, want, "{name}: ClusterRole grants");
     assert!(role.aggregation_rule.is_none());
+    check_exception_rbac(r, name);
 
     let binding = one(&r.cluster_role_bindings, "ClusterRoleBinding");
     assert_eq!(binding.role_ref.kind, "ClusterRole");
+    assert_eq!(
+        binding.role_ref.name, "bulwark",
+        "{name}: binds bulwark's own role"
+    );
     assert_eq!(Some(&binding.role_ref.name), role.metadata.name.as_ref());
     let subjects = binding.subjects.clone().unwrap_or_default();
     assert_eq!(subjects.len(), 1, "{name}: one subject");
     assert_eq!(subjects[0].kind, "ServiceAccount");
     assert_eq!(Some(&subjects[0].name), sa.metadata.name.as_ref());
     assert_eq!(subjects[0].namespace.as_deref(), Some(NS));
+}
+
+/// The ClusterRole called `role`.
+fn cluster_role<'a>(r: &'a Rendered, role: &str, name: &str) -> &'a ClusterRole {
+    r.cluster_roles
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some(role))
+        .unwrap_or_else(|| panic!("{name}: no ClusterRole {role}"))
+}
+
+/// Verbs that change objects.
+const WRITE_VERBS: [&str; 6] = [
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "*",
+];
+
+/// Only the platform team may write BulwarkExceptions: the `bulwark-exception-admin` role
+/// exists but is bound by nothing shipped, and nothing rendered can reach a tenant through
+/// aggregation into the built-in admin/edit/view roles.
+fn check_exception_rbac(r: &Rendered, name: &str) {
+    let admin = cluster_role(r, EXCEPTION_ADMIN_ROLE, name);
+    let mut verbs = BTreeSet::new();
+    for rule in admin.rules.iter().flatten() {
+        assert_eq!(
+            rule.api_groups.as_deref(),
+            Some(&[EXCEPTION_GROUP.to_owned()][..]),
+            "{name}: {EXCEPTION_ADMIN_ROLE} is about exceptions only"
+        );
+        assert_eq!(
+            rule.resources.as_deref(),
+            Some(&[EXCEPTION_PLURAL.to_owned()][..]),
+            "{name}: {EXCEPTION_ADMIN_ROLE} is about exceptions only"
+        );
+        assert!(rule.resource_names.is_none() && rule.non_resource_urls.is_none());
+        verbs.extend(rule.verbs.iter().cloned());
+    }
+    assert_eq!(
+        verbs,
+        set(&[
+            "create", "delete", "get", "list", "patch", "update", "watch"
+        ]),
+        "{name}: {EXCEPTION_ADMIN_ROLE} verbs"
+    );
+    assert_eq!(
+        r.cluster_roles.len(),
+        2,
+        "{name}: bulwark's role and {EXCEPTION_ADMIN_ROLE}"
+    );
+
+    for role in &r.cluster_roles {
+        let role_name = role.metadata.name.as_deref().unwrap_or_default();
+        // An aggregate-to-* label would merge the role into the built-in admin, edit or
+        // view role, i.e. hand it to every namespace admin.
+        for key in labels(&role.metadata).keys() {
+            assert!(
+                !key.starts_with("rbac.authorization.k8s.io/aggregate-to-"),
+                "{name}: ClusterRole {role_name} carries {key}: tenants would get it"
+            );
+        }
+        assert!(
+            role.aggregation_rule.is_none(),
+            "{name}: ClusterRole {role_name} aggregates"
+        );
+        let writes_exceptions = role.rules.iter().flatten().any(|rule| {
+            let group = rule
+                .api_groups
+                .iter()
+                .flatten()
+                .any(|g| g == EXCEPTION_GROUP || g == "*");
+            let res = rule
+                .resources
+                .iter()
+                .flatten()
+                .any(|x| x == EXCEPTION_PLURAL || x == "*");
+            let write = rule.verbs.iter().any(|v| WRITE_VERBS.contains(&v.as_str()));
+            group && res && write
+        });
+        if writes_exceptions {
+            assert_eq!(
+                role_name, EXCEPTION_ADMIN_ROLE,
+                "{name}: only {EXCEPTION_ADMIN_ROLE} may write exceptions"
+            );
+            // Bound by the platform team themselves, never by the install.
+            for b in &r.cluster_role_bindings {
+                assert_ne!(
+                    b.role_ref.name, role_name,
+                    "{name}: {role_name} must not be bound by the install"
+                );
+            }
+        }
+    }
+}
+
+/// The BulwarkException CRD, as deploy/base/crd-bulwarkexception.yaml declares it.
+fn check_exception_crd(r: &Rendered, name: &str) {
+    let crd = one(&r.crds, "CustomResourceDefinition");
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some("bulwarkexceptions.bulwark.dev"),
+        "{name}: CRD name"
+    );
+    assert_eq!(
+        crd.metadata.namespace, None,
+        "{name}: kustomize's namespace must leave the CRD alone"
+    );
+    let l = labels(&crd.metadata);
+    for key in LABELS {
+        assert!(l.contains_key(key), "{name}: CRD lacks label {key}");
+    }
+    let spec = &crd.spec;
+    assert_eq!(spec.group, EXCEPTION_GROUP, "{name}");
+    assert_eq!(spec.scope, "Namespaced", "{name}");
+    let n = &spec.names;
+    assert_eq!(
+        (n.kind.as_str(), n.plural.as_str(), n.singular.as_deref()),
+        (
+            "BulwarkException",
+            EXCEPTION_PLURAL,
+            Some("bulwarkexception")
+        ),
+        "{name}: names"
+    );
+    assert_eq!(
+        n.short_names.as_deref(),
+        Some(&["bex".to_owned()][..]),
+        "{name}"
+    );
+    assert_eq!(
+        n.categories.as_deref(),
+        Some(&["bulwark".to_owned()][..]),
+        "{name}"
+    );
+    assert_eq!(spec.versions.len(), 1, "{name}: one version");
+    let v = &spec.versions[0];
+    assert_eq!(v.name, "v1alpha1", "{name}");
+    assert!(v.served && v.storage, "{name}: v1alpha1 served and stored");
+    let columns: Vec<(&str, &str)> = v
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| (c.name.as_str(), c.json_path.as_str()))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("Rules", ".spec.rules"),
+            ("Names", ".spec.names"),
+            ("Expires", ".spec.expires"),
+            ("Age", ".metadata.creationTimestamp"),
+        ],
+        "{name}: printer columns"
+    );
+
+    let schema = exception_schema(crd);
+    // Structural, and closed: nowhere may unknown fields be kept.
+    assert_no_open_schema(&schema, "", name);
+    assert_eq!(schema["type"], "object", "{name}");
+    assert_eq!(schema["required"], serde_json::json!(["spec"]), "{name}");
+    let spec_schema = &schema["properties"]["spec"];
+    assert_eq!(spec_schema["type"], "object", "{name}: spec");
+    let required: BTreeSet<String> = spec_schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        required,
+        set(&["rules", "names", "reason"]),
+        "{name}: required spec fields"
+    );
+    let props = spec_schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{name}: spec has no properties"));
+    assert_eq!(
+        props.keys().cloned().collect::<BTreeSet<_>>(),
+        set(&["rules", "namespaces", "kinds", "names", "reason", "expires"]),
+        "{name}: spec fields"
+    );
+    for list in ["rules", "namespaces", "kinds", "names"] {
+        let p = &props[list];
+        assert_eq!(p["type"], "array", "{name}: spec.{list}");
+        assert_eq!(p["items"]["type"], "string", "{name}: spec.{list} items");
+        let min = if required.contains(list) {
+            Some(1)
+        } else {
+            None
+        };
+        assert_eq!(p["minItems"].as_i64(), min, "{name}: spec.{list} minItems");
+    }
+    assert_eq!(props["reason"]["type"], "string", "{name}");
+    assert_eq!(props["reason"]["minLength"], 1, "{name}: reason minLength");
+    assert_eq!(props["expires"]["type"], "string", "{name}");
+    assert_eq!(
+        props["expires"]["format"], "date",
+        "{name}: expires is a date"
+    );
+}
+
+/// The v1alpha1 openAPIV3Schema as JSON.
+fn exception_schema(crd: &CustomResourceDefinition) -> Value {
+    let schema = crd.spec.versions[0]
+        .schema
+        .as_ref()
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .expect("openAPIV3Schema");
+    serde_json::to_value(schema).expect("schema serializes")
+}
+
+fn assert_no_open_schema(schema: &Value, path: &str, name: &str) {
+    assert!(
+        schema.get("type").is_some_and(Value::is_string),
+        "{name}: schema{path} has no type (not structural)"
+    );
+    for open in [
+        "x-kubernetes-preserve-unknown-fields",
+        "additionalProperties",
+    ] {
+        assert!(
+            schema.get(open).is_none(),
+            "{name}: schema{path} sets {open}"
+        );
+    }
+    for (k, p) in schema["properties"].as_object().into_iter().flatten() {
+        assert_no_open_schema(p, &format!("{path}.{k}"), name);
+    }
+    if let Some(items) = schema.get("items") {
+        assert_no_open_schema(items, &format!("{path}[]"), name);
+    }
+}
+
+/// What the API server's validation of `value` against the structural `schema` would
+/// reject, for the keywords the BulwarkException schema uses (type, required, properties,
+/// items, minItems, minLength, format: date). Unknown fields count as errors: `kubectl
+/// apply` validates strictly.
+fn schema_errors(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
+    match (schema["type"].as_str(), value) {
+        (Some("object"), Value::Object(map)) => {
+            for req in schema["required"].as_array().into_iter().flatten() {
+                let req = req.as_str().unwrap_or_default();
+                if !map.contains_key(req) {
+                    out.push(format!("{path}.{req}: Required value"));
+                }
+            }
+            for (k, v) in map {
+                match schema["properties"].get(k) {
+                    Some(p) => schema_errors(p, v, &format!("{path}.{k}"), out),
+                    None => out.push(format!("{path}.{k}: unknown field")),
+                }
+            }
+        }
+        (Some("array"), Value::Array(items)) => {
+            if let Some(min) = schema["minItems"].as_u64() {
+                if (items.len() as u64) < min {
+                    out.push(format!("{path}: should have at least {min} items"));
+                }
+            }
+            for (i, item) in items.iter().enumerate() {
+                schema_errors(&schema["items"], item, &format!("{path}[{i}]"), out);
+            }
+        }
+        (Some("string"), Value::String(text)) => {
+            if let Some(min) = schema["minLength"].as_u64() {
+                if (text.chars().count() as u64) < min {
+                    out.push(format!("{path}: should be at least {min} chars long"));
+                }
+            }
+            if schema["format"] == "date" && !is_date(text) {
+                out.push(format!("{path}: {text:?} is not a date (YYYY-MM-DD)"));
+            }
+        }
+        (t, v) => out.push(format!("{path}: {v} is not of type {t:?}")),
+    }
+}
+
+/// A calendar date, YYYY-MM-DD (RFC 3339 full-date).
+fn is_date(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    let [y, m, d] = parts[..] else {
+        return false;
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return false;
+    }
+    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>()) else {
+        return false;
+    };
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
 }
 
 /// The policy ConfigMap: returns its name and its `policy.yaml`, checked against `e`.
@@ -1510,7 +1981,13 @@ fn covered(h: &Hook, name: &str) -> BTreeSet<String> {
     for rule in &h.rules {
         let mut ops = rule.operations.clone().unwrap_or_default();
         ops.sort();
-        assert_eq!(ops, ["CREATE", "UPDATE"], "{name}: {} operations", h.name);
+        let resources = rule.resources.clone().unwrap_or_default();
+        if !resources.is_empty() && resources.iter().all(|r| r.ends_with("/scale")) {
+            // A Scale is never created, only updated (`kubectl scale`, the HPA controller).
+            assert_eq!(ops, ["UPDATE"], "{name}: {} scale operations", h.name);
+        } else {
+            assert_eq!(ops, ["CREATE", "UPDATE"], "{name}: {} operations", h.name);
+        }
         let versions = rule.api_versions.clone().unwrap_or_default();
         assert!(
             !versions.is_empty() && !versions.contains(&"*".to_owned()),
@@ -1618,14 +2095,22 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
                 "{w}: namespaceSelector must exclude {ns}"
             );
         }
-        if e.tls == Tls::CertManager {
+        let mode_sel: Vec<_> = exprs.iter().filter(|x| x.key == MODE_LABEL).collect();
+        let resources = covered(&h, name);
+        if e.tls == Tls::CertManager && !resources.contains("/namespaces") {
+            // Its Namespace object still goes to bulwark: see namespaces_webhook_* below.
             assert!(
                 excluded.contains("cert-manager"),
                 "{w}: cert-manager excluded (bulwark depends on it)"
             );
         }
-        let mode_sel: Vec<_> = exprs.iter().filter(|x| x.key == MODE_LABEL).collect();
-        let resources = covered(&h, name);
+        if h.name == "validate.bulwark.dev" {
+            // So bulwark can check an exception's shape beyond the schema.
+            assert!(
+                resources.contains(&format!("{EXCEPTION_GROUP}/{EXCEPTION_PLURAL}")),
+                "{w}: intercepts BulwarkExceptions"
+            );
+        }
         let for_namespaces = resources.contains("/namespaces");
         if for_namespaces {
             assert_eq!(
@@ -1659,27 +2144,9 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
                 "{w}: opt-in values"
             );
         } else {
-            // Cluster scope; and in opt-in the namespaces webhook must also see the request
-            // that removes the label, so it selects by matchCondition on old and new labels.
+            // Cluster scope; and the namespaces webhook must see every Namespace, even in
+            // opt-in (namespaces_webhook_sees_every_namespace_anyone_can_create).
             assert!(mode_sel.is_empty(), "{w}: no {MODE_LABEL} selector");
-        }
-        if e.opt_in && for_namespaces {
-            let cond = h
-                .match_conditions
-                .iter()
-                .find(|m| m.name == "opted-in-now-or-before")
-                .unwrap_or_else(|| panic!("{w}: opt-in matchCondition"));
-            for part in [
-                "object.metadata.labels",
-                "oldObject.metadata.labels",
-                "request.operation == 'UPDATE'",
-            ] {
-                assert!(
-                    cond.expression.contains(part),
-                    "{w}: matchCondition mentions {part}"
-                );
-            }
-            assert!(cond.expression.contains(&format!("'{MODE_LABEL}'")), "{w}");
         }
         for m in &h.match_conditions {
             assert!(
@@ -1701,6 +2168,8 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
     }
 
     let mut want_validated = set(&pod_kinds);
+    want_validated.extend(set(&SCALE));
+    want_validated.insert(format!("{EXCEPTION_GROUP}/{EXCEPTION_PLURAL}"));
     want_validated.extend(set(&[
         "autoscaling/horizontalpodautoscalers",
         "policy/poddisruptionbudgets",
@@ -1713,6 +2182,164 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
             set(&pod_kinds),
             "{name}: mutated resources: pods and controllers only"
         );
+    }
+}
+
+/// Every shipped rendering: the namespaces webhook is narrowed by nothing but the names that
+/// always exist. An exclusion by any other name (say `cert-manager`) would let whoever may
+/// create namespaces create one bulwark never sees; a selector on the mode label is matched
+/// against the *new* labels, so it would hide the very UPDATE that removes the label; and a
+/// matchCondition would do the same in CEL. Names bulwark should leave alone are passed as
+/// `--exempt-namespace` instead (exempt_namespaces_are_passed_to_bulwark).
+#[test]
+fn namespaces_webhook_sees_every_namespace_anyone_can_create() {
+    for c in all_cases() {
+        let r = render(c);
+        let hooks = webhooks(&r);
+        let h = hooks
+            .iter()
+            .find(|h| h.name == "namespaces.bulwark.dev")
+            .unwrap_or_else(|| panic!("{}: no namespaces.bulwark.dev", c.name));
+        let w = format!("{}: {}", c.name, h.name);
+        let sel = h.namespace_selector.as_ref().expect("namespaceSelector");
+        assert!(sel.match_labels.is_none(), "{w}: no matchLabels");
+        let exprs = sel.match_expressions.clone().unwrap_or_default();
+        assert_eq!(
+            exprs.len(),
+            1,
+            "{w}: one selector expression, the name exclusion: {exprs:?}"
+        );
+        assert_eq!(
+            (exprs[0].key.as_str(), exprs[0].operator.as_str()),
+            ("kubernetes.io/metadata.name", "NotIn"),
+            "{w}"
+        );
+        let excluded: BTreeSet<String> = exprs[0].values.iter().flatten().cloned().collect();
+        assert_eq!(
+            excluded,
+            set(&NEVER),
+            "{w}: excludes only namespaces that always exist"
+        );
+        assert!(
+            !exprs.iter().any(|x| x.key == MODE_LABEL),
+            "{w}: selects on {MODE_LABEL}"
+        );
+        assert!(
+            h.match_conditions.is_empty(),
+            "{w}: every Namespace CREATE/UPDATE must reach bulwark, no matchConditions: {:?}",
+            h.match_conditions
+                .iter()
+                .map(|m| &m.expression)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(covered(h, c.name), set(&["/namespaces"]), "{w}");
+    }
+}
+
+/// The values of every `--exempt-namespace` argument (`--exempt-namespace=NS` or
+/// `--exempt-namespace NS`).
+fn exempt_namespace_args(args: &[String]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(ns) = a.strip_prefix("--exempt-namespace=") {
+            out.insert(ns.to_owned());
+        } else if a == "--exempt-namespace" {
+            out.insert(it.next().expect("--exempt-namespace takes a value").clone());
+        }
+    }
+    out
+}
+
+/// Every shipped rendering: a namespace the workload webhooks skip by name (beyond those
+/// that always exist) is passed to bulwark as `--exempt-namespace`, so bulwark, which sees
+/// its Namespace object, leaves it alone and guards its creation. In particular the
+/// cert-manager component passes `--exempt-namespace=cert-manager`.
+#[test]
+fn exempt_namespaces_are_passed_to_bulwark() {
+    for c in all_cases() {
+        let r = render(c);
+        let d = one(&r.deployments, "Deployment");
+        let args = pod_spec(d).containers[0].args.clone().unwrap_or_default();
+        assert_eq!(
+            args.first().map(String::as_str),
+            Some("serve"),
+            "{}",
+            c.name
+        );
+        let flagged = exempt_namespace_args(&args);
+        for h in webhooks(&r) {
+            if covered(&h, c.name).contains("/namespaces") {
+                continue;
+            }
+            let skipped: BTreeSet<String> = h
+                .namespace_selector
+                .iter()
+                .flat_map(|s| s.match_expressions.clone().unwrap_or_default())
+                .filter(|x| x.key == "kubernetes.io/metadata.name" && x.operator == "NotIn")
+                .flat_map(|x| x.values.unwrap_or_default())
+                .filter(|n| !NEVER.contains(&n.as_str()))
+                .collect();
+            assert_eq!(
+                skipped, flagged,
+                "{}: {} skips these namespaces by name; bulwark must be told the same with \
+                 --exempt-namespace",
+                c.name, h.name
+            );
+        }
+        let want = if c.expect.tls == Tls::CertManager {
+            set(&["cert-manager"])
+        } else {
+            BTreeSet::new()
+        };
+        assert_eq!(flagged, want, "{}: --exempt-namespace", c.name);
+        if c.expect.tls == Tls::CertManager {
+            assert!(
+                args.iter().any(|a| a == "--exempt-namespace=cert-manager"),
+                "{}: {args:?}",
+                c.name
+            );
+        }
+    }
+}
+
+/// The scale subresources of every controller with `spec.replicas`: `kubectl scale` writes
+/// these, not the object, so without them the `replicas` rule could be bypassed.
+const SCALE: [&str; 4] = [
+    "/replicationcontrollers/scale",
+    "apps/deployments/scale",
+    "apps/statefulsets/scale",
+    "apps/replicasets/scale",
+];
+
+/// Every shipped rendering: the workload webhook validates every scale subresource, and
+/// nothing mutates one (a Scale carries no pod template to default).
+#[test]
+fn scale_subresources_are_validated_never_mutated() {
+    for c in all_cases() {
+        let r = render(c);
+        let hooks = webhooks(&r);
+        let workloads = hooks
+            .iter()
+            .find(|h| h.name == "validate.bulwark.dev")
+            .unwrap_or_else(|| panic!("{}: no validate.bulwark.dev", c.name));
+        let validated = covered(workloads, c.name);
+        for s in SCALE {
+            assert!(
+                validated.contains(s),
+                "{}: validate.bulwark.dev must intercept {s}",
+                c.name
+            );
+        }
+        for h in hooks.iter().filter(|h| h.mutating) {
+            let mutated = covered(h, c.name);
+            assert!(
+                mutated.iter().all(|r| !r.ends_with("/scale")),
+                "{}: {} must not mutate scale subresources: {mutated:?}",
+                c.name,
+                h.name
+            );
+        }
     }
 }
 
@@ -1939,6 +2566,151 @@ fn check_monitoring(r: &Rendered, e: Expect, d: &Deployment, name: &str) {
         },
         "certificate expiry within 14 days",
     );
+}
+
+/// `(protocol, port)` of NetworkPolicy ports, numbers only.
+fn np_ports(ports: &Option<Vec<NetworkPolicyPort>>, name: &str) -> BTreeSet<(String, i32)> {
+    let ports = ports
+        .as_ref()
+        .unwrap_or_else(|| panic!("{name}: a NetworkPolicy rule without ports allows them all"));
+    ports
+        .iter()
+        .map(|p| {
+            assert!(p.end_port.is_none(), "{name}: no port ranges");
+            let port = match p.port.as_ref() {
+                Some(IntOrString::Int(n)) => *n,
+                other => panic!("{name}: NetworkPolicy port {other:?} is not a number"),
+            };
+            (p.protocol.clone().unwrap_or_else(|| "TCP".into()), port)
+        })
+        .collect()
+}
+
+fn tcp(ports: &[i32]) -> BTreeSet<(String, i32)> {
+    ports.iter().map(|p| ("TCP".to_owned(), *p)).collect()
+}
+
+/// components/network-policy: bulwark's pods accept webhook calls from anywhere, health and
+/// metrics from `monitoring` only, and talk to DNS and the API server only.
+fn check_network_policy(r: &Rendered, e: Expect, d: &Deployment, name: &str) {
+    if !e.network_policy {
+        assert!(
+            r.network_policies.is_empty(),
+            "{name}: the NetworkPolicy is optional, no overlay includes it"
+        );
+        return;
+    }
+    let np = one(&r.network_policies, "NetworkPolicy");
+    let spec = np.spec.as_ref().expect("NetworkPolicy spec");
+    let template = labels(
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .expect("meta"),
+    );
+    assert!(
+        selects(&match_labels(&spec.pod_selector), &template),
+        "{name}: the NetworkPolicy selects bulwark's pods"
+    );
+    assert!(
+        spec.pod_selector
+            .as_ref()
+            .is_some_and(|p| p.match_expressions.is_none()),
+        "{name}: podSelector is matchLabels only"
+    );
+    assert_eq!(
+        spec.policy_types.as_deref(),
+        Some(&["Ingress".to_owned(), "Egress".to_owned()][..]),
+        "{name}: isolates both directions"
+    );
+
+    let c = &pod_spec(d).containers[0];
+    let (https, health) = (container_port(c, "https"), container_port(c, "health"));
+    let ingress = spec.ingress.clone().unwrap_or_default();
+    assert_eq!(
+        ingress.len(),
+        2,
+        "{name}: webhook and health/metrics ingress"
+    );
+    for rule in &ingress {
+        let ports = np_ports(&rule.ports, name);
+        let from = rule.from.clone().unwrap_or_default();
+        if ports == tcp(&[https]) {
+            // The API server is no pod: it cannot be selected, so no `from` at all.
+            assert!(
+                from.is_empty(),
+                "{name}: webhook port open to the API server"
+            );
+        } else {
+            assert_eq!(ports, tcp(&[health]), "{name}: ingress ports");
+            let monitoring = BTreeMap::from([(
+                "kubernetes.io/metadata.name".to_owned(),
+                "monitoring".to_owned(),
+            )]);
+            assert_eq!(from.len(), 1, "{name}: health/metrics from one peer");
+            let NetworkPolicyPeer {
+                ip_block,
+                namespace_selector,
+                pod_selector,
+            } = &from[0];
+            assert!(ip_block.is_none() && pod_selector.is_none(), "{name}");
+            assert_eq!(
+                match_labels(namespace_selector),
+                monitoring,
+                "{name}: health/metrics from the monitoring namespace only"
+            );
+        }
+    }
+    assert!(
+        ingress
+            .iter()
+            .any(|r| np_ports(&r.ports, name) == tcp(&[https])),
+        "{name}: webhook port {https} allowed in"
+    );
+
+    let egress = spec.egress.clone().unwrap_or_default();
+    assert_eq!(egress.len(), 2, "{name}: DNS and API server egress only");
+    let dns: BTreeSet<(String, i32)> = [("UDP".to_owned(), 53), ("TCP".to_owned(), 53)].into();
+    let mut seen = BTreeSet::new();
+    for rule in &egress {
+        let ports = np_ports(&rule.ports, name);
+        let to = rule.to.clone().unwrap_or_default();
+        assert!(!to.is_empty(), "{name}: every egress rule names its peers");
+        if ports == dns {
+            let kube_system = BTreeMap::from([(
+                "kubernetes.io/metadata.name".to_owned(),
+                "kube-system".to_owned(),
+            )]);
+            for peer in &to {
+                assert_eq!(
+                    match_labels(&peer.namespace_selector),
+                    kube_system,
+                    "{name}: DNS to kube-system"
+                );
+            }
+            seen.insert("dns");
+        } else {
+            assert_eq!(ports, tcp(&[443, 6443]), "{name}: API server ports");
+            // Behind the `kubernetes` Service the API server has a node's or an external
+            // address: only an ipBlock reaches it.
+            let cidrs: BTreeSet<String> = to
+                .iter()
+                .map(|p| {
+                    assert!(p.namespace_selector.is_none() && p.pod_selector.is_none());
+                    let b = p.ip_block.as_ref().expect("ipBlock");
+                    assert!(b.except.is_none(), "{name}");
+                    b.cidr.clone()
+                })
+                .collect();
+            assert_eq!(
+                cidrs,
+                set(&["0.0.0.0/0", "::/0"]),
+                "{name}: API server at any address"
+            );
+            seen.insert("api");
+        }
+    }
+    assert_eq!(seen, ["api", "dns"].into(), "{name}: egress rules");
 }
 
 // ------------------------------------------------------------------------------------------
