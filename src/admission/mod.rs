@@ -352,12 +352,12 @@ impl Admission<'_> {
         {
             return true;
         }
-        if obj.meta.deletion_timestamp.is_some() && kind.has_pod_spec() {
+        // (A Pod's own metadata holds security annotations, so Pods only take the path above.)
+        if obj.meta.deletion_timestamp.is_some() && kind.has_pod_spec() && kind != Kind::Pod {
             let Ok(old) = Workload::from_json(&obj.kind_name, old_raw.get()) else {
                 return false;
             };
-            return old.meta.deletion_timestamp.is_some()
-                && old.pod().map(|(_, spec)| spec) == obj.pod().map(|(_, spec)| spec);
+            return old.meta.deletion_timestamp.is_some() && old.pod() == obj.pod();
         }
         false
     }

@@ -7,3 +7,4 @@ mod modes;
 mod mutate;
 mod pss;
 mod server;
+mod tenant;

@@ -24,6 +24,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(policy: Policy, options: Options) -> TestServer {
+        TestServer::start_with_cluster(policy, options, None).await
+    }
+
+    /// The server with cluster state (a fake `Cluster` standing in for the reflectors).
+    pub async fn start_with_cluster(
+        policy: Policy,
+        options: Options,
+        cluster: Option<Arc<dyn bulwark::admission::Cluster>>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let bundle =
             bulwark::certs::generate("test CA", &["localhost".into(), "127.0.0.1".into()], 2)
@@ -45,7 +54,7 @@ impl TestServer {
             health_listen: health_addr,
             certs,
             policy: Arc::new(policy),
-            cluster: None,
+            cluster,
             readiness,
             metrics: Arc::new(Metrics::default()),
             options,
