@@ -23,6 +23,9 @@ use serde_json::{Value, json};
 
 use crate::server::TestServer;
 
+/// A username and its groups.
+type User = (&'static str, &'static [&'static str]);
+
 /// The tenant: a namespace admin, authenticated, in no privileged group.
 const TENANT: (&str, &[&str]) = ("mallory", &["team-admins", "system:authenticated"]);
 const RS_CONTROLLER: &str = "system:serviceaccount:kube-system:replicaset-controller";
@@ -545,7 +548,7 @@ async fn forged_owners_and_borrowed_identities_buy_nothing() {
         "the controller must never be stalled: {}",
         a.message
     );
-    let cases: Vec<(&str, Value, (&str, &[&str]))> = vec![
+    let cases: Vec<(&str, Value, User)> = vec![
         (
             "a ConfigMap owner, by the tenant",
             sloppy_pod(owner("v1", "ConfigMap", "anchor")),
