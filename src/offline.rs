@@ -595,6 +595,56 @@ mod tests {
         assert!(loaded.errors[0].line.is_some());
     }
 
+    /// The manifest set is the universe for exceptions too: a BulwarkException in bulwark's
+    /// namespace lifts what it names for the objects it names, as on the cluster; one in the
+    /// workload's own namespace does not count, and a malformed one is an error finding.
+    #[test]
+    fn exceptions_in_the_manifest_set() {
+        const POD: &str = "kind: Pod\nmetadata: {name: web, namespace: shop}\nspec: {hostPID: true, containers: [{name: a, image: 'nginx:1.27'}]}\n";
+        let rules_for = |exception: &str| {
+            let mut loaded = Loaded::default();
+            load_text(
+                "f.yaml",
+                &format!("{POD}---\n{exception}"),
+                false,
+                &mut loaded,
+            );
+            let result = check(loaded, &Policy::default());
+            assert!(result.errors.is_empty(), "{:?}", result.errors);
+            result
+                .findings
+                .iter()
+                .map(|f| (f.kind.clone(), f.rule.to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let bex = |ns: &str, extra: &str| {
+            format!(
+                "apiVersion: bulwark.dev/v1alpha1\nkind: BulwarkException\nmetadata: {{name: x, namespace: {ns}}}\nspec: {{names: [web], rules: [host-namespaces], reason: r{extra}}}\n"
+            )
+        };
+        let pod_rule =
+            |f: &[(String, String)], rule: &str| f.iter().any(|(k, r)| k == "Pod" && r == rule);
+        let central = rules_for(&bex("bulwark-system", ", namespaces: [shop]"));
+        assert!(!pod_rule(&central, "host-namespaces"), "{central:?}");
+        assert!(
+            pod_rule(&central, "privilege-escalation"),
+            "only what it names"
+        );
+        let local = rules_for(&bex("shop", ""));
+        assert!(pod_rule(&local, "host-namespaces"), "{local:?}");
+        let broken = rules_for(&bex(
+            "bulwark-system",
+            ", namespaces: [shop], expires: '2026-02-30'",
+        ));
+        assert!(pod_rule(&broken, "host-namespaces"), "{broken:?}");
+        assert!(
+            broken
+                .iter()
+                .any(|(k, r)| k == "BulwarkException" && r == "exemption"),
+            "{broken:?}"
+        );
+    }
+
     #[test]
     fn json_errors_carry_lines() {
         let mut loaded = Loaded::default();
