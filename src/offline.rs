@@ -7,11 +7,13 @@ use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::config::Policy;
 use crate::engine::{self, Context, HpaInfo, Inventory, PdbInfo, Severity};
 use crate::workload::{Body, Kind, Workload};
+
+mod yaml;
 
 /// One object read from a manifest file.
 #[derive(Debug, Clone)]
@@ -127,6 +129,14 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<
 }
 
 /// Parses one file's text (multi-document YAML, or JSON) into `loaded`.
+///
+/// YAML merge keys (`<<`) are resolved here, before any rule sees the object, exactly as
+/// kubectl resolves them (see [`yaml`]): otherwise `securityContext: {<<: *privileged}` would
+/// pass `check` and run privileged. A `<<` that kubectl would reject, or that bulwark cannot
+/// read the way kubectl does, is a load error on its line. JSON has no merge keys: a `.json`
+/// file is parsed as JSON, where `"<<"` is an ordinary key, and JSON on stdin (parsed as YAML)
+/// keeps it an ordinary key too, since its keys are quoted. Such a key is an unknown field the
+/// API server drops or rejects, so what it holds never reaches the cluster, nor the rules.
 pub fn load_text(file: &str, text: &str, json: bool, loaded: &mut Loaded) {
     if json {
         match serde_json::from_str::<serde_json::Value>(text) {
@@ -143,17 +153,18 @@ pub fn load_text(file: &str, text: &str, json: bool, loaded: &mut Loaded) {
     let starts = document_starts(text);
     for (index, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let line = starts.get(index).copied().unwrap_or(1);
-        match serde_json::Value::deserialize(doc) {
+        match yaml::read_document(text, doc) {
             Ok(serde_json::Value::Null) => {} // empty document (e.g. a trailing `---`)
             Ok(v) => push_object(file, index, line, v, loaded),
             Err(e) => {
                 loaded.errors.push(LoadError {
                     file: file.to_owned(),
                     document: Some(index),
-                    line: e.location().map(|l| l.line()),
-                    message: e.to_string(),
+                    line: e.line,
+                    message: e.message,
                 });
-                // The YAML stream cannot be resynchronised after a syntax error.
+                // The YAML stream cannot be resynchronised after a syntax error. A merge-key
+                // error stops too: the document it cut short may also hold one.
                 break;
             }
         }
@@ -650,6 +661,84 @@ mod tests {
         let mut loaded = Loaded::default();
         load_text("f.json", "{\n  \"kind\": \n}", true, &mut loaded);
         assert_eq!(loaded.errors[0].line, Some(3));
+    }
+
+    /// A Deployment whose one container has the given `securityContext` body (indented for
+    /// its place), after an anchor `danger` defined in the file's first lines.
+    fn deployment_with_security_context(security_context: &str) -> String {
+        format!(
+            "x-danger: &danger {{privileged: true, runAsUser: 0}}\n\
+             apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: prod}}\n\
+             spec:\n  template:\n    spec:\n      containers:\n      - name: app\n        \
+             image: web:1\n        securityContext:\n{security_context}"
+        )
+    }
+
+    fn privileged_paths(text: &str) -> Vec<String> {
+        let mut loaded = Loaded::default();
+        load_text("f.yaml", text, false, &mut loaded);
+        let result = check(loaded, &Policy::default());
+        assert!(result.errors.is_empty(), "{:?}", result.errors);
+        result
+            .findings
+            .into_iter()
+            .filter(|f| f.rule == "privileged")
+            .map(|f| f.path)
+            .collect()
+    }
+
+    #[test]
+    fn merge_keys_reach_the_rules_as_kubectl_resolves_them() {
+        let path = "spec.template.spec.containers[0].securityContext.privileged";
+        // Through an alias, inline, and from a sequence (the earlier mapping wins).
+        for sc in [
+            "          <<: *danger\n",
+            "          <<: {privileged: true, runAsUser: 0}\n",
+            "          <<: [*danger, {privileged: false}]\n",
+            // A merge after an explicit key overrides it: go-yaml v2 fills in document order.
+            "          privileged: false\n          <<: *danger\n",
+        ] {
+            let text = deployment_with_security_context(sc);
+            assert_eq!(privileged_paths(&text), [path], "{text}");
+        }
+        // An explicit key after the merge wins, as it does for kubectl.
+        for sc in [
+            "          <<: *danger\n          privileged: false\n",
+            "          <<: [{privileged: false}, *danger]\n",
+            // A quoted "<<" is an ordinary key, which the API server drops or rejects.
+            "          \"<<\": *danger\n",
+        ] {
+            let text = deployment_with_security_context(sc);
+            assert!(privileged_paths(&text).is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_bad_merge_value_is_a_load_error_with_its_line() {
+        let mut loaded = Loaded::default();
+        let text = deployment_with_security_context("          <<: true\n");
+        load_text("f.yaml", &text, false, &mut loaded);
+        assert!(loaded.documents.is_empty());
+        let e = &loaded.errors[0];
+        assert_eq!((e.document, e.line), (Some(0), Some(12)), "{e}");
+        assert!(e.message.contains("`<<`"), "{e}");
+        assert!(e.to_string().starts_with("f.yaml:12 (document 0): "), "{e}");
+    }
+
+    #[test]
+    fn json_has_no_merge_keys() {
+        let text = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a", "image": "a:1",
+            "securityContext": {"privileged": true, "<<": {"privileged": false}}}]}}"#;
+        // As a .json file and as JSON on stdin (which goes through the YAML parser).
+        for json in [true, false] {
+            let mut loaded = Loaded::default();
+            load_text("f", text, json, &mut loaded);
+            assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+            let sc = &loaded.documents[0].value["spec"]["containers"][0]["securityContext"];
+            assert_eq!(sc["privileged"], true, "json: {json}");
+            assert_eq!(sc["<<"]["privileged"], false, "json: {json}");
+        }
     }
 
     #[test]

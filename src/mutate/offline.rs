@@ -1,5 +1,10 @@
 //! `bulwark mutate`: the defaults applied to manifest files (YAML in, YAML out), or the
 //! patches themselves.
+//!
+//! The objects printed are the ones the loader read, so YAML merge keys (`<<`) come out
+//! resolved, as kubectl would send them: the merged fields are written out in full and the
+//! anchors, aliases and `<<` keys are gone. Printing `<<` back would need the merge to be
+//! redone on the way in, and the patch paths are computed on the resolved object anyway.
 
 use std::path::PathBuf;
 
@@ -102,6 +107,27 @@ mod tests {
             docs[0]
         );
         assert!(docs[1].contains("runAsNonRoot: true"), "{}", docs[1]);
+    }
+
+    #[test]
+    fn prints_merge_keys_resolved() {
+        let mut loaded = Loaded::default();
+        load_text(
+            "f.yaml",
+            "x-base: &base {hostNetwork: true, dnsPolicy: ClusterFirstWithHostNet}\nkind: Pod\nmetadata: {name: p}\nspec:\n  <<: *base\n  containers: [{name: c, image: 'x:1', securityContext: {<<: {privileged: true}}}]\n",
+            false,
+            &mut loaded,
+        );
+        let out = render(loaded, false, &Policy::default());
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        assert!(!out.stdout.contains("<<"), "{}", out.stdout);
+        let v: serde_json::Value = serde_yaml_ng::from_str(&out.stdout).unwrap_or_default();
+        assert_eq!(v["spec"]["hostNetwork"], true, "{}", out.stdout);
+        assert_eq!(v["spec"]["dnsPolicy"], "ClusterFirstWithHostNet");
+        assert_eq!(
+            v["spec"]["containers"][0]["securityContext"]["privileged"],
+            true
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod cluster;
 mod deploy;
 mod fuzz;
+mod merge_keys;
 mod modes;
 mod mutate;
 mod pss;
