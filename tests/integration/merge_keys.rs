@@ -3,22 +3,10 @@
 //! fields.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-/// Runs `bulwark` with `args`: (exit code, stdout, stderr).
-fn bulwark(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bulwark"))
-        .args(args)
-        .output()
-        .expect("bulwark runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::mutate::bulwark;
 
 /// A Deployment with two containers, `app` then `sidecar`, whose `securityContext` bodies
 /// (and the pod spec's extra lines) are given already indented, and its PDB. Everything else

@@ -107,7 +107,8 @@ fn golden_fixtures() {
 // `bulwark mutate`
 // ---------------------------------------------------------------------------------------
 
-fn bulwark(args: &[&str]) -> (i32, String, String) {
+/// Runs the `bulwark` binary with `args`: (exit code, stdout, stderr).
+pub fn bulwark(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_bulwark"))
         .args(args)
         .output()
@@ -638,17 +639,7 @@ fn workload() -> BoxedStrategy<Value> {
 }
 
 fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Pod => "Pod",
-        Kind::Deployment => "Deployment",
-        Kind::StatefulSet => "StatefulSet",
-        Kind::DaemonSet => "DaemonSet",
-        Kind::ReplicaSet => "ReplicaSet",
-        Kind::ReplicationController => "ReplicationController",
-        Kind::Job => "Job",
-        Kind::CronJob => "CronJob",
-        _ => "Other",
-    }
+    kind.as_str()
 }
 
 fn config() -> ProptestConfig {
