@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{PssLevel, RuleMeta, Severity};
 use crate::rules;
-use crate::workload::Workload;
 
 /// The default policy file, embedded: it documents every key and equals [`Policy::default`]
 /// (a test holds the two together).
@@ -146,11 +145,6 @@ pub struct WorkloadExemption {
 }
 
 impl WorkloadExemption {
-    /// Whether this entry covers `obj` as itself.
-    pub fn matches(&self, obj: &Workload) -> bool {
-        self.matches_subject(obj.namespace(), &obj.kind_name, obj.name())
-    }
-
     /// Whether this entry covers an object in `namespace` known as `kind`/`name` (itself, or
     /// a verified owner: an entry for a Deployment covers the Pods made for it).
     pub fn matches_subject(&self, namespace: &str, kind: &str, name: &str) -> bool {

@@ -144,17 +144,15 @@ impl Exception {
         }
     }
 
-    /// Whether the exception, valid and unexpired, lifts `rule` for an object known by any
-    /// of `subjects` (kind, name).
-    fn lifts(&self, rule: &str, subjects: &[(&str, &str)], today: Option<Day>, own: &str) -> bool {
+    /// Whether the exception lifts `rule` for an object known by any of `subjects` (kind,
+    /// name). Validity and expiry are checked once, in [`exceptions_for`].
+    fn lifts(&self, rule: &str, subjects: &[(&str, &str)]) -> bool {
         let s = &self.spec;
         s.rules.iter().any(|r| r == rule)
             && subjects.iter().any(|(kind, name)| {
                 (s.kinds.is_empty() || s.kinds.iter().any(|k| k == kind))
                     && s.names.iter().any(|g| glob(g, name))
             })
-            && !self.expired(today)
-            && self.problems(own).is_empty()
     }
 }
 
@@ -212,7 +210,7 @@ pub fn whole_object_rules(
     }
     for e in exceptions_for(obj, &ctx, policy) {
         for r in &e.spec.rules {
-            if e.lifts(r, &subjects, ctx.today, ctx.own_namespace) {
+            if e.lifts(r, &subjects) {
                 rules.push(r.clone());
             }
         }
@@ -220,7 +218,8 @@ pub fn whole_object_rules(
     Some(rules)
 }
 
-/// The exceptions that may cover `obj`: living where they count and covering its namespace.
+/// The exceptions that may cover `obj`: living where they count, covering its namespace,
+/// well formed and unexpired. An exception with any problem grants nothing.
 fn exceptions_for(obj: &Workload, ctx: &Context<'_>, policy: &Policy) -> Vec<Exception> {
     // An object without a namespace lands in `default` when applied.
     let ns = match obj.namespace() {
@@ -231,7 +230,11 @@ fn exceptions_for(obj: &Workload, ctx: &Context<'_>, policy: &Policy) -> Vec<Exc
         .inventory
         .and_then(|inv| inv.exceptions(ns, ctx.own_namespace))
         .unwrap_or_default();
-    all.retain(|e| e.covers_namespace(ns, ctx.own_namespace, policy));
+    all.retain(|e| {
+        e.covers_namespace(ns, ctx.own_namespace, policy)
+            && !e.expired(ctx.today)
+            && e.problems(ctx.own_namespace).is_empty()
+    });
     all
 }
 
@@ -265,10 +268,7 @@ pub fn apply(obj: &Workload, ctx: Context<'_>, policy: &Policy, report: &mut Rep
             under(&f.path, prefix) && (rules.is_empty() || rules.iter().any(|r| r == f.rule))
         }) {
             Some(ExemptionSource::Image)
-        } else if exceptions
-            .iter()
-            .any(|e| e.lifts(f.rule, &subjects, ctx.today, ctx.own_namespace))
-        {
+        } else if exceptions.iter().any(|e| e.lifts(f.rule, &subjects)) {
             Some(ExemptionSource::Exception)
         } else {
             None
