@@ -620,6 +620,15 @@ impl Admission<'_> {
                 user.username
             ));
         }
+        // A namespace the policy delegates exceptions to is just as privileged a name: whoever
+        // created it first could write the exceptions that count there.
+        let delegated = &self.policy.admission.exception_namespaces;
+        if op == mutate::Operation::Create && delegated.iter().any(|n| n == name) {
+            return Some(format!(
+                "bulwark: only exemption admins may create namespace {name:?}: its BulwarkExceptions count (admission.exceptionNamespaces) (user {:?})",
+                user.username
+            ));
+        }
         let mode_of = |w: &Workload| w.meta.labels.get(MODE_LABEL).cloned();
         let before = match op {
             mutate::Operation::Create => None,

@@ -93,6 +93,8 @@ fn stand_in() -> StandIn {
 fn installed_policy() -> Policy {
     let mut p = Policy::default();
     p.admission.exempt_namespaces.push("cert-manager".into());
+    // A platform that delegates exceptions to a team namespace not created yet.
+    p.admission.exception_namespaces.push("payments".into());
     p
 }
 
@@ -630,6 +632,10 @@ async fn namespaces_born_exempt() {
             ns("cert-manager", None),
         ),
         ("a policy-exempt name", ns("kube-public", None)),
+        (
+            "a namespace exceptions are delegated to",
+            ns("payments", None),
+        ),
     ] {
         let a = validate(&srv, Request::new("CREATE", obj.clone())).await;
         assert!(!a.allowed, "{why}: admitted");
