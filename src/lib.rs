@@ -1,24 +1,35 @@
 //! bulwark: a Kubernetes admission webhook that enforces, and fills in, a production baseline.
 //!
 //! # Layout
+//! Bottom up; a module uses only the modules on its line and above it (`src/layers.rs` holds
+//! the list and a test that checks every `crate::` path against it).
 //! - [`workload`]: any workload kind -> a typed view of the fields rules read (cheap to parse).
-//! - [`config`]: the policy (rules, severities, modes, parameters, exemptions) with embedded defaults.
-//! - [`engine`]: `evaluate(workload, context, policy) -> Report`; pure, synchronous, no IO.
-//! - [`rules`]: one file per rule, each with its metadata and tests.
+//! - [`policy`]: the policy's vocabulary and file format (severities, modes, scope, exemptions,
+//!   admission and mutation settings); knows no rule.
+//! - [`engine`]: the `Rule` trait, typed rule parameters, the compiled `Policy` (settings per
+//!   rule of a catalogue it is given), `evaluate(workload, context, policy) -> Report`; pure,
+//!   synchronous, no IO.
+//! - [`rules`]: the catalogue: one file per rule, each with its metadata, parameters and tests.
+//! - [`config`]: the policy bound to the built-in catalogue: `Policy::default()`, the embedded
+//!   default policy, `--config` files.
 //! - [`mutate`]: the baseline's defaults as RFC 6902 JSON patches.
-//! - [`offline`]: `bulwark check` / `bulwark mutate` on manifest files.
-//! - [`admission`]: AdmissionReview in, verdict out: modes, guards, warnings (no HTTP types).
-//! - [`cluster`]: Namespace/PDB/HPA reflector caches feeding the cluster-aware rules.
-//! - [`server`]: the HTTPS webhook: TLS accept loop and reload, handlers, health, metrics.
-//! - [`certs`]: rcgen-made CA and serving certificates.
+//! - adapters, above all of those:
+//!   - [`admission`]: AdmissionReview in, verdict out: modes, guards, warnings (no HTTP types).
+//!   - [`offline`]: `bulwark check` / `bulwark mutate` on manifest files.
+//!   - [`cluster`]: Namespace/PDB/HPA reflector caches feeding the cluster-aware rules.
+//!   - [`server`]: the HTTPS webhook: TLS accept loop and reload, handlers, health, metrics.
+//!   - [`certs`]: rcgen-made CA and serving certificates.
 
 pub mod admission;
 pub mod certs;
 pub mod cluster;
 pub mod config;
 pub mod engine;
+#[cfg(test)]
+mod layers;
 pub mod mutate;
 pub mod offline;
+pub mod policy;
 pub mod rules;
 pub mod server;
 pub mod workload;

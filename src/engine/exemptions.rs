@@ -8,9 +8,13 @@
 //! object, or its pod template, cannot exempt it.
 
 use super::report::{ExemptionSource, ExemptionUse};
-use super::{Context, Finding, Report};
-use crate::config::Policy;
+use super::{Context, Finding, Policy, Report};
+pub use crate::policy::glob;
 use crate::workload::{ExceptionSpec, Workload};
+
+/// Id of the rule that judges BulwarkExceptions: its own findings cannot be exempted, and no
+/// exception may name it (the rule lives in `rules::exemption`; the engine only knows its id).
+pub const EXEMPTION_RULE_ID: &str = "exemption";
 
 /// The annotation that granted exemptions before BulwarkException; now reported, never honoured.
 pub const LEGACY_EXEMPT: &str = "bulwark.dev/exempt";
@@ -60,8 +64,8 @@ impl Exception {
     }
 
     /// What is wrong with this exception as written, as (field path, message); an exception
-    /// with any problem grants nothing.
-    pub fn problems(&self, own_namespace: &str) -> Vec<(String, String)> {
+    /// with any problem grants nothing. Rule ids are checked against `policy`'s catalogue.
+    pub fn problems(&self, own_namespace: &str, policy: &Policy) -> Vec<(String, String)> {
         let s = &self.spec;
         let mut out = Vec::new();
         if s.reason.trim().is_empty() {
@@ -74,7 +78,7 @@ impl Exception {
             out.push(("spec.rules".into(), "must name at least one rule id".into()));
         }
         for (i, r) in s.rules.iter().enumerate() {
-            if crate::rules::index_of(r).is_none() || r == crate::rules::exemption::ID {
+            if policy.index_of(r).is_none() || r == EXEMPTION_RULE_ID {
                 out.push((
                     format!("spec.rules[{i}]"),
                     format!("{r:?} is not an exemptable rule id (`bulwark rules` lists them)"),
@@ -156,26 +160,6 @@ impl Exception {
     }
 }
 
-/// `*` matches any run of characters (including none); everything else matches itself.
-pub fn glob(pattern: &str, s: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or("");
-    let Some(mut rest) = s.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty(); // no `*` at all
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
-}
-
 /// The names an object is known by for exemptions: itself, then the owners admission
 /// verified (an exemption for a Deployment covers the ReplicaSets and Pods its controllers
 /// make for it).
@@ -233,7 +217,7 @@ fn exceptions_for(obj: &Workload, ctx: &Context<'_>, policy: &Policy) -> Vec<Exc
     all.retain(|e| {
         e.covers_namespace(ns, ctx.own_namespace, policy)
             && !e.expired(ctx.today)
-            && e.problems(ctx.own_namespace).is_empty()
+            && e.problems(ctx.own_namespace, policy).is_empty()
     });
     all
 }
@@ -257,7 +241,7 @@ pub fn apply(obj: &Workload, ctx: Context<'_>, policy: &Policy, report: &mut Rep
 
     let mut used = Vec::new();
     report.findings.retain(|f: &Finding| {
-        let source = if f.rule == crate::rules::exemption::ID {
+        let source = if f.rule == EXEMPTION_RULE_ID {
             None // the exemption rule itself cannot be exempted
         } else if workload_rules
             .iter()
@@ -390,20 +374,6 @@ mod tests {
     }
 
     #[test]
-    fn globs() {
-        assert!(glob("web", "web"));
-        assert!(!glob("web", "web2"));
-        assert!(glob("web-*", "web-1"));
-        assert!(glob("web-*", "web-"));
-        assert!(!glob("web-*", "api-1"));
-        assert!(glob("*", ""));
-        assert!(glob("*-canary", "web-canary"));
-        assert!(glob("a*b*c", "a-x-b-y-c"));
-        assert!(!glob("a*b*c", "a-x-c-y-b"));
-        assert!(!glob("ab*ba", "aba")); // the two ends must not overlap
-    }
-
-    #[test]
     fn under_matches_whole_segments() {
         assert!(under("spec.containers[1].image", "spec.containers[1]"));
         assert!(!under("spec.containers[10].image", "spec.containers[1]"));
@@ -425,7 +395,7 @@ mod tests {
             own,
             "spec: {namespaces: [shop, 'team-*'], names: [web], rules: [replicas], reason: r}",
         );
-        assert!(central.problems(own).is_empty());
+        assert!(central.problems(own, &policy).is_empty());
         assert!(central.covers_namespace("shop", own, &policy));
         assert!(central.covers_namespace("team-a", own, &policy));
         assert!(!central.covers_namespace("other", own, &policy));
@@ -441,7 +411,10 @@ mod tests {
             "shop",
             "spec: {namespaces: [other], names: [web], rules: [replicas], reason: r}",
         );
-        assert!(!reaching.problems(own).is_empty(), "may not reach out");
+        assert!(
+            !reaching.problems(own, &policy).is_empty(),
+            "may not reach out"
+        );
     }
 
     #[test]
@@ -451,7 +424,11 @@ mod tests {
             own,
             "spec: {namespaces: [a], names: [], rules: [nope, exemption], expires: '2026-02-30'}",
         );
-        let paths: Vec<String> = e.problems(own).into_iter().map(|(p, _)| p).collect();
+        let paths: Vec<String> = e
+            .problems(own, &Policy::default())
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
         assert_eq!(
             paths,
             [
