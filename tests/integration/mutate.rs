@@ -23,18 +23,42 @@ fn fixture_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mutate")
 }
 
-/// Runs one fixture case; returns a description of every mismatch.
+/// The files a case directory may hold; anything else is a typo the runner would ignore.
+const CASE_FILES: [&str; 6] = [
+    "input.yaml",
+    "policy.yaml",
+    "operation",
+    "origin",
+    "patch.json",
+    "result.yaml",
+];
+
+/// Runs one fixture case; returns a description of every mismatch. With `bless`, the
+/// expected files are rewritten instead of compared; every other check still runs.
 fn run_case(dir: &Path, bless: bool) -> Vec<String> {
-    let read = |name: &str| std::fs::read_to_string(dir.join(name));
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("case directory") {
+        let file = entry.expect("entry").file_name();
+        let file = file.to_string_lossy();
+        if !CASE_FILES.contains(&file.as_ref()) {
+            problems.push(format!("{name}: unexpected file {file:?}"));
+        }
+    }
+    let read = |file: &str| std::fs::read_to_string(dir.join(file));
     let input: Value =
         serde_yaml_ng::from_str(&read("input.yaml").expect("input.yaml")).expect("input parses");
     let policy = match read("policy.yaml") {
         Ok(text) => Policy::from_yaml(&text).expect("case policy parses"),
         Err(_) => Policy::default(),
     };
-    let op = match read("operation").map(|s| s.trim().to_owned()).as_deref() {
+    let op = match read("operation").as_deref().map(str::trim) {
+        Err(_) | Ok("create") => Operation::Create,
         Ok("update") => Operation::Update,
-        _ => Operation::Create,
+        Ok(other) => panic!("{name}: `operation` is {other:?}, not create or update"),
     };
     // `origin` (optional): the owners admission verified, one `Kind/name` a line, for a case
     // made by a built-in controller.
@@ -51,26 +75,22 @@ fn run_case(dir: &Path, bless: bool) -> Vec<String> {
     };
     let m = mutate_parsed(&input, None, op, &policy, ctx).expect("fixture mutates");
     let patch = serde_json::to_string_pretty(&m.patch).expect("patch serializes") + "\n";
+    // result.yaml is the input with the patch applied by json-patch, as the API server would.
     let mut result = input.clone();
     json_patch::patch(&mut result, &m.patch).expect("fixture patch applies");
     let result_yaml = serde_yaml_ng::to_string(&result).expect("result serializes");
-    if bless {
-        std::fs::write(dir.join("patch.json"), &patch).expect("write patch.json");
-        std::fs::write(dir.join("result.yaml"), &result_yaml).expect("write result.yaml");
-        return Vec::new();
+    for (file, got) in [("patch.json", &patch), ("result.yaml", &result_yaml)] {
+        let expected = read(file).ok();
+        if expected.as_deref() == Some(got.as_str()) {
+            continue;
+        }
+        if bless {
+            std::fs::write(dir.join(file), got).expect("write expected file");
+        } else {
+            problems.push(format!("{name}: {file} differs; got:\n{got}"));
+        }
     }
-    let mut problems = Vec::new();
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if read("patch.json").ok().as_deref() != Some(patch.as_str()) {
-        problems.push(format!("{name}: patch differs; got:\n{patch}"));
-    }
-    if read("result.yaml").ok().as_deref() != Some(result_yaml.as_str()) {
-        problems.push(format!("{name}: result differs; got:\n{result_yaml}"));
-    }
-    // Every fixture is also idempotent.
+    // Every fixture is also idempotent, blessed or not.
     let again = mutate_parsed(&result, None, op, &policy, ctx).expect("result mutates");
     if !again.is_empty() {
         problems.push(format!(
@@ -81,9 +101,20 @@ fn run_case(dir: &Path, bless: bool) -> Vec<String> {
     problems
 }
 
+/// Whether this run rewrites the expected files: only with `BULWARK_BLESS=1`, and never
+/// under CI, where blessing would turn every failing case into a pass.
+fn bless_requested() -> bool {
+    let bless = std::env::var_os("BULWARK_BLESS").is_some_and(|v| v == "1");
+    assert!(
+        !(bless && std::env::var_os("CI").is_some()),
+        "BULWARK_BLESS=1 is refused when CI is set: bless locally and commit the diff"
+    );
+    bless
+}
+
 #[test]
 fn golden_fixtures() {
-    let bless = std::env::var_os("BULWARK_BLESS").is_some_and(|v| v == "1");
+    let bless = bless_requested();
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixture_root())
         .expect("tests/fixtures/mutate exists")
         .map(|e| e.expect("entry").path())
@@ -98,7 +129,7 @@ fn golden_fixtures() {
     let problems: Vec<String> = dirs.iter().flat_map(|d| run_case(d, bless)).collect();
     assert!(
         problems.is_empty(),
-        "{}\n(rerun with BULWARK_BLESS=1 to accept)",
+        "{}\n(rerun with BULWARK_BLESS=1 to accept, and review the diff)",
         problems.join("\n")
     );
 }
