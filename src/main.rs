@@ -198,7 +198,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                             "pss": m.pss.map(|l| l.as_str()),
                             "summary": m.summary,
                             "remediation": m.remediation,
-                            "params": m.params,
+                            "params": policy
+                                .rule_params(i)
+                                .map_or_else(|| serde_json::json!({}), |p| p.to_json()),
                         })
                     })
                     .collect();
