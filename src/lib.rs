@@ -11,9 +11,11 @@
 //! - [`cluster`]: Namespace/PDB/HPA reflector caches feeding the cluster-aware rules.
 //! - [`server`]: the HTTPS webhook: TLS accept loop and reload, handlers, health, metrics.
 //! - [`certs`]: rcgen-made CA and serving certificates.
+//! - [`clock`]: today's date, read by the adapters and passed to the engine.
 
 pub mod admission;
 pub mod certs;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod engine;

@@ -398,7 +398,7 @@ pub fn check(loaded: Loaded, policy: &Policy) -> CheckResult {
     let inventory = ManifestInventory::from_workloads(parsed.iter().map(|(_, w)| w));
     let ctx = Context {
         inventory: Some(&inventory),
-        today: Some(engine::exemptions::today()),
+        today: Some(engine::exemptions::days_since_epoch(crate::clock::today())),
         ..Context::default()
     };
     for (doc, w) in &parsed {

@@ -284,7 +284,7 @@ async fn answer(
         policy: &state.policy,
         cluster: state.cluster.as_deref(),
         own_namespace: &state.options.own_namespace,
-        today: crate::engine::exemptions::today(),
+        today: crate::engine::exemptions::days_since_epoch(crate::clock::today()),
     };
     phase_boundary().await;
     let outcome = admission.review(endpoint, &bytes)?;
