@@ -1,6 +1,6 @@
 //! Offline use of the engine on manifest files: loading (files, directories, stdin,
 //! multi-document YAML, JSON, `kind: List`), the manifest-set inventory, and the `check`
-//! report formats (text, JSON, SARIF).
+//! report formats (text, JSON, SARIF); `bulwark mutate` is in [`mutate`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,6 +13,7 @@ use crate::config::Policy;
 use crate::engine::{self, Context, HpaInfo, Inventory, PdbInfo, Severity};
 use crate::workload::{Body, Kind, Workload};
 
+pub mod mutate;
 mod yaml;
 
 /// One object read from a manifest file.
