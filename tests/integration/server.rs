@@ -434,7 +434,6 @@ async fn panics_are_caught_and_the_app_keeps_serving() {
         policy: Arc::new(Policy::default()),
         cluster: None,
         metrics: Arc::new(Metrics::default()),
-        readiness: Arc::new(Readiness::default()),
         options: Options::default(),
     });
     let app = server::harden(server::routes(state).route(
