@@ -173,17 +173,19 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Wraps a router so a panicking handler is logged and answered with 500 while the process
-/// keeps serving.
-pub fn harden(router: Router) -> Router {
+/// Wraps a router so a panicking handler is logged, counted and answered with 500 while the
+/// process keeps serving.
+pub fn harden(router: Router, metrics: Arc<Metrics>) -> Router {
     router.layer(CatchPanicLayer::custom(
-        |panic: Box<dyn std::any::Any + Send>| {
+        move |panic: Box<dyn std::any::Any + Send>| {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
             tracing::error!(panic = %what, "handler panicked; request answered with 500");
+            // The layer is not told the request, so the endpoint is not known here.
+            metrics.error("unknown", "panic");
             json_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 serde_json::to_vec(&serde_json::json!({"error": "internal error", "code": 500}))
@@ -195,7 +197,8 @@ pub fn harden(router: Router) -> Router {
 
 /// The webhook application: routes plus hardening.
 pub fn app(state: Arc<AppState>) -> Router {
-    harden(routes(state))
+    let metrics = state.metrics.clone();
+    harden(routes(state), metrics)
 }
 
 async fn validate(State(state): State<Arc<AppState>>, req: Request) -> Response {
