@@ -63,7 +63,8 @@ pub async fn serve_tls(
         else {
             continue;
         };
-        // Without TCP_NODELAY, small TLS records wait on Nagle + delayed ACK: 40-80 ms p99.
+        // Without TCP_NODELAY, small TLS records wait on Nagle + delayed ACK, which puts tens
+        // of milliseconds on the p99 (docs/benchmarks.md, "TCP_NODELAY").
         let _ = stream.set_nodelay(true);
         tokio::spawn(serve_connection(
             stream,

@@ -273,9 +273,9 @@ async fn answer(
     state
         .metrics
         .record(endpoint.as_str(), &outcome, elapsed.as_secs_f64());
-    // One line per request at DEBUG (INFO on the hot path costs 10-25% of throughput);
-    // denials and audit findings at INFO (audit exists to be read). Objects are never
-    // logged: they can hold secrets.
+    // One line per request at DEBUG, because a line per request at INFO costs a visible share
+    // of throughput (docs/benchmarks.md, "Request logging"); denials and audit findings at
+    // INFO (audit exists to be read). Objects are never logged: they can hold secrets.
     let rules = outcome.rule_ids().join(",");
     let audited = outcome
         .findings
@@ -312,13 +312,11 @@ async fn answer(
 /// decrypt them all, review them all, encrypt and write them all) rather than one request
 /// at a time.
 ///
-/// Why: a review costs ~22 µs in criterion but ~40 µs in place, because between two
+/// Why: a review in place costs much more than in a benchmark loop, because between two
 /// reviews the kernel's network stack, rustls and hyper evict its code and data from the
-/// caches (round four of `docs/benchmarks.md`). Run back to back, the reviews of a burst
-/// find the caches warm, and so do the writes. Measured at saturation (round six, 4
-/// interleaved pairs), CPU per CREATE review fell from 67.5 to 47.7 µs. Alone, there is no
-/// one to wait for: the two yields cost two trips through the scheduler, 2-5 µs of CPU and
-/// a few µs of latency.
+/// caches. Run back to back, the reviews of a burst find the caches warm, and so do the
+/// writes. Alone, there is no one to wait for, and the two yields cost two trips through the
+/// scheduler (docs/benchmarks.md, "Phase batching", has both sides measured).
 ///
 /// Tokio (1.54) wakes a task that called `yield_now` only once the worker has run out of
 /// ready tasks and polled the I/O driver, so connections that became readable in the
