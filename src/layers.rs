@@ -19,9 +19,8 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     // Defaults as JSON patches.
     &["mutate"],
-    // The adapters: the webhook, files, the cluster, certificates (`clock` and `health` are
-    // on their way from the server layering work). Their order among themselves is kept by
-    // their own module docs, not here.
+    // The adapters: the webhook, files, the cluster, health, certificates, the clock. Their
+    // order among themselves is kept by their own module docs, not here.
     &[
         "admission",
         "offline",
@@ -32,13 +31,6 @@ const LAYERS: &[&[&str]] = &[
         "health",
     ],
 ];
-
-/// Files allowed one upward import for now, with the reason.
-const PENDING: &[(&str, &str, &str)] = &[(
-    "src/mutate/offline.rs",
-    "offline",
-    "`bulwark mutate` on files moves to src/offline/mutate.rs (server/offline layering work)",
-)];
 
 use std::path::{Path, PathBuf};
 
@@ -154,8 +146,7 @@ fn no_module_imports_from_a_layer_above_it() {
                 ));
                 continue;
             };
-            let pending = PENDING.iter().any(|(f, m, _)| *f == name && *m == used);
-            if layer > own && !pending {
+            if layer > own {
                 errors.push(format!(
                     "{name}: `{module}` uses crate::{used}, a layer above it"
                 ));

@@ -21,7 +21,6 @@
 
 mod controller;
 mod labels;
-pub mod offline;
 mod patch;
 mod pod;
 
