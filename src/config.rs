@@ -171,4 +171,47 @@ mod tests {
             assert_eq!(back, Some(written), "{id}");
         }
     }
+
+    /// `deploy/base/policy.yaml` is where users read the policy's keys: it lists every rule
+    /// parameter at its default, so a new parameter cannot go undocumented.
+    #[test]
+    fn default_policy_file_lists_every_rule_parameter() {
+        let file: serde_json::Value =
+            serde_yaml_ng::from_str(DEFAULT_POLICY_YAML).expect("default policy parses");
+        for r in rules::catalogue() {
+            let id = r.meta().id;
+            for (key, value) in r.params().map(|s| s.defaults()).unwrap_or_default() {
+                assert_eq!(
+                    file["rules"][id].get(&key),
+                    Some(&value),
+                    "deploy/base/policy.yaml should list `rules.{id}.{key}: {value}` (the default)"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn changed_parameters_round_trip_through_a_policy_file() {
+        let changed = Policy::from_yaml(
+            "rules:\n  replicas: {minReplicas: 4}\n  image-tag: {requireDigest: true}\n  resources: {ephemeralStorage: true}\n  labels: {required: [team, app.kubernetes.io/version]}\n  secret-env: {patterns: [DSN]}\n  namespace-pod-security: {level: baseline}\n  disruption-budget: {denyWhenMissing: true}\n",
+        )
+        .expect("parses");
+        let mut yaml = String::from("rules:\n");
+        for (i, r) in rules::catalogue().iter().enumerate() {
+            let Some(p) = changed.rule_params(i) else {
+                continue;
+            };
+            assert_ne!(
+                Some(p.to_json()),
+                r.params().map(|s| serde_json::Value::Object(s.defaults())),
+                "{}: the test should change every parameter",
+                r.meta().id
+            );
+            yaml.push_str(&format!("  {}: {}\n", r.meta().id, p.to_json()));
+        }
+        assert_eq!(
+            Policy::from_yaml(&yaml).expect("written back parses"),
+            changed
+        );
+    }
 }

@@ -161,3 +161,33 @@ fn no_module_imports_from_a_layer_above_it() {
         errors.join("\n")
     );
 }
+
+/// The README's `## Layout` block names only paths that exist, and every layer above.
+#[test]
+fn readme_layout_names_real_paths() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let block = readme
+        .split("## Layout")
+        .nth(1)
+        .and_then(|rest| rest.split("```").nth(1))
+        .expect("README.md has a ## Layout section with a code block");
+    let paths: Vec<&str> = block
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let missing: Vec<&&str> = paths.iter().filter(|p| !root.join(p).exists()).collect();
+    assert!(
+        missing.is_empty(),
+        "README.md's layout names paths that do not exist: {missing:?}"
+    );
+    for module in LAYERS.iter().flat_map(|l| l.iter()) {
+        let named = [format!("src/{module}.rs"), format!("src/{module}/")];
+        assert!(
+            !root.join("src").join(module).exists()
+                && !root.join(format!("src/{module}.rs")).exists()
+                || paths.iter().any(|p| named.iter().any(|n| n == p)),
+            "README.md's layout does not name module `{module}`"
+        );
+    }
+}

@@ -90,3 +90,41 @@ impl Default for AdmissionConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The docs list the always-exempt namespaces in prose; they must be exactly these.
+    #[test]
+    fn docs_name_exactly_the_system_namespaces() {
+        let listed: Vec<String> = SYSTEM_NAMESPACES.iter().map(|n| format!("`{n}`")).collect();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (file, sentence) in [
+            (
+                "README.md",
+                format!(
+                    "Always exempt, whatever the policy says: {},\nbulwark's own namespace",
+                    listed.join(", ")
+                ),
+            ),
+            (
+                "docs/security.md",
+                format!(
+                    "Always exempt: {} and bulwark's own namespace",
+                    listed.join(", ")
+                ),
+            ),
+        ] {
+            let text = std::fs::read_to_string(root.join(file)).expect("doc is readable");
+            assert!(
+                text.contains(&sentence),
+                "{file} should say {sentence:?} (SYSTEM_NAMESPACES in src/policy/admission.rs)"
+            );
+            assert!(
+                text.contains("`admission.exemptNamespaces`"),
+                "{file} should say admission.exemptNamespaces adds to them"
+            );
+        }
+    }
+}
