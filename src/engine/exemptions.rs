@@ -435,6 +435,81 @@ mod tests {
         );
     }
 
+    /// Impossible and malformed dates never parse, never panic, and are reported at
+    /// `spec.expires` with the date as written; real leap days are accepted.
+    #[test]
+    fn impossible_expiry_dates_are_problems_at_spec_expires() {
+        let own = "bulwark-system";
+        let policy = Policy::default();
+        let with_expiry = |date: &str| {
+            let mut e = exception(
+                own,
+                "spec: {namespaces: [a], names: [w], rules: [replicas], reason: r}",
+            );
+            e.spec.expires = Some(date.to_owned());
+            e
+        };
+        for (date, why) in [
+            ("2026-02-30", "no day 30"),
+            ("2026-02-31", "no day 31"),
+            ("2026-04-31", "no day 31"),
+            ("2027-02-29", "February 2027 has no day 29"),
+            ("1900-02-29", "February 1900 has no day 29"),
+            ("0000-01-01", "no year 0"),
+            ("0000-02-29", "no year 0"),
+            ("2026-13-01", "no month 13"),
+            ("2026-00-01", "no month 0"),
+            ("2026-01-00", "no day 0"),
+            ("99999-01-01", "not a YYYY-MM-DD date"),
+            ("12345678901234567890-01-01", "not a YYYY-MM-DD date"),
+            (
+                "99999999999999999999999999999999-12-31",
+                "not a YYYY-MM-DD date",
+            ),
+            ("-2026-01-01", "not a YYYY-MM-DD date"),
+            ("+2026-01-01", "not a YYYY-MM-DD date"),
+            ("2026-01-01T00:00:00Z", "not a YYYY-MM-DD date"),
+            ("2026/01/01", "not a YYYY-MM-DD date"),
+            ("01-01-2026", "not a YYYY-MM-DD date"),
+            (
+                "\u{0662}\u{0660}\u{0662}\u{0666}-01-01",
+                "not a YYYY-MM-DD date",
+            ),
+            ("2026-01-0\u{0661}", "not a YYYY-MM-DD date"),
+            ("", "not a YYYY-MM-DD date"),
+            ("next tuesday", "not a YYYY-MM-DD date"),
+            ("--", "not a YYYY-MM-DD date"),
+        ] {
+            let err = parse_date(date).expect_err(date);
+            assert!(err.contains(why), "{date}: {err}");
+            assert!(err.contains(&format!("{date:?}")), "{date}: {err}");
+            let e = with_expiry(date);
+            let problems = e.problems(own, &policy);
+            assert_eq!(problems.len(), 1, "{date}: {problems:?}");
+            assert_eq!(problems[0].0, "spec.expires", "{date}");
+            assert_eq!(problems[0].1, err, "{date}");
+            assert!(
+                !e.expired(Some(i64::MAX)),
+                "an unreadable date is not 'expired'"
+            );
+        }
+        for leap in [
+            "2024-02-29",
+            "2028-02-29",
+            "2000-02-29",
+            "0004-02-29",
+            "9996-02-29",
+        ] {
+            assert!(parse_date(leap).is_ok(), "{leap}");
+            assert!(
+                with_expiry(leap).problems(own, &policy).is_empty(),
+                "{leap}"
+            );
+        }
+        assert_eq!(parse_date("0001-01-01"), Ok(-719_162));
+        assert_eq!(parse_date("9999-12-31"), Ok(2_932_896));
+    }
+
     #[test]
     fn expiry_is_the_last_day_it_counts() {
         let e = exception(
