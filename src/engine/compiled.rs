@@ -15,31 +15,34 @@ use crate::policy::{
     PssLevel, Scope,
 };
 
-/// A rule catalogue: every rule, in the order findings are reported.
-#[derive(Clone, Copy)]
-pub struct Catalogue(pub &'static [&'static dyn Rule]);
+/// A rule catalogue: every rule, in the order findings are reported, with their ids.
+#[derive(Clone)]
+struct Catalogue {
+    rules: &'static [&'static dyn Rule],
+    // Read once: admission looks a rule up by id for every finding, and reading each id
+    // through `meta()` is a virtual call per rule.
+    ids: Vec<&'static str>,
+}
 
 impl Catalogue {
-    /// The rules.
-    pub fn rules(self) -> &'static [&'static dyn Rule] {
-        self.0
-    }
-
-    fn ids(self) -> impl Iterator<Item = &'static str> {
-        self.0.iter().map(|r| r.meta().id)
+    fn new(rules: &'static [&'static dyn Rule]) -> Catalogue {
+        Catalogue {
+            rules,
+            ids: rules.iter().map(|r| r.meta().id).collect(),
+        }
     }
 }
 
 impl fmt::Debug for Catalogue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.ids()).finish()
+        f.debug_list().entries(&self.ids).finish()
     }
 }
 
 // Rules are compared by id: ids are the public identity of a rule.
 impl PartialEq for Catalogue {
     fn eq(&self, other: &Self) -> bool {
-        self.ids().eq(other.ids())
+        self.ids == other.ids
     }
 }
 
@@ -94,7 +97,7 @@ impl Policy {
             exemptions: Exemptions::default(),
             mutation: MutationConfig::default(),
             admission: AdmissionConfig::default(),
-            catalogue: Catalogue(catalogue),
+            catalogue: Catalogue::new(catalogue),
             rules: catalogue
                 .iter()
                 .map(|r| EffectiveRule {
@@ -136,10 +139,12 @@ impl Policy {
         }
         for (id, rf) in &file.rules {
             let Some(index) = policy.index_of(id) else {
-                let known: Vec<&str> = policy.catalogue.ids().collect();
                 return Err(ConfigError::key(
                     format!("rules.{id}"),
-                    format!("unknown rule id (known: {})", known.join(", ")),
+                    format!(
+                        "unknown rule id (known: {})",
+                        policy.catalogue.ids.join(", ")
+                    ),
                 ));
             };
             match catalogue[index].params() {
@@ -193,12 +198,12 @@ impl Policy {
 
     /// The rules this policy was compiled against, in report order.
     pub fn catalogue(&self) -> &'static [&'static dyn Rule] {
-        self.catalogue.rules()
+        self.catalogue.rules
     }
 
     /// Catalogue index of rule `id`.
     pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.catalogue.ids().position(|r| r == id)
+        self.catalogue.ids.iter().position(|r| *r == id)
     }
 
     /// Settings of the rule at catalogue index `index`.

@@ -14,7 +14,7 @@ pub mod params;
 pub mod report;
 pub mod rule;
 
-pub use compiled::{Catalogue, Policy};
+pub use compiled::Policy;
 pub use params::{AnyParams, ParamError, ParamsSpec, RuleParams};
 pub use report::{Finding, Report};
 pub use rule::{Category, PssLevel, Rule, RuleMeta, Severity, Sink};
