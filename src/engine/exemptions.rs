@@ -339,32 +339,9 @@ mod tests {
         assert_eq!(parse_date("1970-01-01"), Ok(0));
         assert_eq!(parse_date("2000-03-01"), Ok(11_017));
         assert_eq!(parse_date("2024-02-29"), Ok(19_782));
-        for bad in [
-            "2026-13-01",
-            "soon",
-            "2026-02-31",
-            "2026-02-30",
-            "2025-02-29",
-            "0000-03-01",
-            "-0001-12-31",
-            "9223372036854775807-01-01",
-            "26000000000000000-12-31",
-            "2026-1-01",
-            "2026-01-01-",
-            " 2026-01-01",
-        ] {
-            assert!(parse_date(bad).is_err(), "{bad} parsed");
-        }
-        assert!(
-            parse_date("2026-02-31")
-                .expect_err("no such day")
-                .contains("no day 31")
-        );
-        assert!(
-            parse_date("0000-03-01")
-                .expect_err("no year 0")
-                .contains("year 0")
-        );
+        // The first and last days four digits can write.
+        assert_eq!(parse_date("0001-01-01"), Ok(-719_162));
+        assert_eq!(parse_date("9999-12-31"), Ok(2_932_896));
     }
 
     #[test]
@@ -479,6 +456,12 @@ mod tests {
             ("", "not a YYYY-MM-DD date"),
             ("next tuesday", "not a YYYY-MM-DD date"),
             ("--", "not a YYYY-MM-DD date"),
+            ("soon", "not a YYYY-MM-DD date"),
+            ("-0001-12-31", "not a YYYY-MM-DD date"),
+            ("9223372036854775807-01-01", "not a YYYY-MM-DD date"),
+            ("2026-1-01", "not a YYYY-MM-DD date"),
+            ("2026-01-01-", "not a YYYY-MM-DD date"),
+            (" 2026-01-01", "not a YYYY-MM-DD date"),
         ] {
             let err = parse_date(date).expect_err(date);
             assert!(err.contains(why), "{date}: {err}");
@@ -506,8 +489,6 @@ mod tests {
                 "{leap}"
             );
         }
-        assert_eq!(parse_date("0001-01-01"), Ok(-719_162));
-        assert_eq!(parse_date("9999-12-31"), Ok(2_932_896));
     }
 
     #[test]

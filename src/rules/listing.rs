@@ -6,6 +6,16 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::engine::{Policy, RuleMeta};
+use crate::policy::EffectiveRule;
+
+/// Each rule of `policy`'s catalogue with its settings and catalogue index.
+fn rows(policy: &Policy) -> impl Iterator<Item = (usize, &'static RuleMeta, EffectiveRule)> {
+    policy
+        .catalogue()
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i, r.meta(), policy.rule(i)))
+}
 
 /// One line per rule: id, category, severity and whether it runs under `policy`, the PSS
 /// level it belongs to, the summary and the parameters with their values.
@@ -14,9 +24,7 @@ pub fn text(policy: &Policy) -> String {
         "{:<26} {:<13} {:<8} {:<8} {:<11} SUMMARY [PARAMETERS]\n",
         "ID", "CATEGORY", "SEVERITY", "ENABLED", "PSS"
     );
-    for (i, r) in policy.catalogue().iter().enumerate() {
-        let m = r.meta();
-        let eff = policy.rule(i);
+    for (i, m, eff) in rows(policy) {
         let params = params(policy, i);
         let _ = writeln!(
             out,
@@ -39,13 +47,8 @@ pub fn text(policy: &Policy) -> String {
 
 /// A JSON array, one object per rule; `params` maps each parameter key to its value.
 pub fn json(policy: &Policy) -> String {
-    let rules: Vec<Value> = policy
-        .catalogue()
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let m = r.meta();
-            let eff = policy.rule(i);
+    let rules: Vec<Value> = rows(policy)
+        .map(|(i, m, eff)| {
             json!({
                 "id": m.id,
                 "category": m.category.as_str(),
@@ -68,9 +71,7 @@ pub fn markdown(policy: &Policy) -> String {
         "| id | category | severity | PSS level | enabled | what it requires | parameters (default) |\n\
          |---|---|---|---|---|---|---|\n",
     );
-    for (i, r) in policy.catalogue().iter().enumerate() {
-        let m = r.meta();
-        let eff = policy.rule(i);
+    for (i, m, eff) in rows(policy) {
         let params: Vec<String> = params(policy, i)
             .into_iter()
             .map(|p| format!("`{}`", cell(&p)))
