@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark::server::{self, Options, Readiness, ServeConfig, metrics::Metrics, tls::CertStore};
+use bulwark::health::{Metrics, Readiness};
+use bulwark::server::{self, Options, ServeConfig, tls::CertStore};
 
 /// Flags of `bulwark serve`.
 #[derive(clap::Args)]

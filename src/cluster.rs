@@ -20,8 +20,7 @@ use kube::{Api, Client, Resource};
 use crate::admission::Cluster;
 use crate::engine::exemptions::Exception;
 use crate::engine::{HpaInfo, Inventory, PdbInfo};
-use crate::server::Readiness;
-use crate::server::metrics::Metrics;
+use crate::health::{Metrics, Readiness};
 use crate::workload::{IntOrString, LabelSelector, SelectorRequirement, Workload};
 
 /// A `bulwark.dev/v1alpha1` `BulwarkException` as the API serves it. The spec is kept as JSON

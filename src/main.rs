@@ -174,7 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             policy,
         } => {
             let policy = load_policy(&policy)?;
-            let out = bulwark::mutate::offline::run(&paths, patch, &policy);
+            let out = offline::mutate::run(&paths, patch, &policy);
             for e in &out.errors {
                 eprintln!("error: {e}");
             }

@@ -5,7 +5,6 @@
 //! an [`ApiError`] answered with a JSON body.
 
 pub mod idle;
-pub mod metrics;
 pub mod readahead;
 pub mod tls;
 
@@ -31,7 +30,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::admission::{Admission, Cluster, Endpoint, ReviewError};
 use crate::config::Policy;
-use metrics::Metrics;
+use crate::health::{Metrics, Readiness};
 use tls::CertStore;
 
 /// Tunables of the server, with production defaults.
@@ -81,29 +80,6 @@ impl Default for Options {
             cert_reload_interval: Duration::from_secs(5),
             own_namespace: "bulwark-system".into(),
         }
-    }
-}
-
-/// Readiness: certificates and policy loaded, cluster caches synced, not shutting down.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    /// Serving certificate loaded.
-    pub certs: AtomicBool,
-    /// Policy loaded.
-    pub policy: AtomicBool,
-    /// Cluster caches synced (set at once when running without a cluster).
-    pub cluster: AtomicBool,
-    /// SIGTERM received: not ready any more.
-    pub shutting_down: AtomicBool,
-}
-
-impl Readiness {
-    /// Whether `/readyz` answers 200.
-    pub fn is_ready(&self) -> bool {
-        self.certs.load(Ordering::Relaxed)
-            && self.policy.load(Ordering::Relaxed)
-            && self.cluster.load(Ordering::Relaxed)
-            && !self.shutting_down.load(Ordering::Relaxed)
     }
 }
 
@@ -284,7 +260,7 @@ async fn answer(
         policy: &state.policy,
         cluster: state.cluster.as_deref(),
         own_namespace: &state.options.own_namespace,
-        today: crate::engine::exemptions::today(),
+        today: crate::engine::exemptions::days_since_epoch(crate::clock::today()),
     };
     phase_boundary().await;
     let outcome = admission.review(endpoint, &bytes)?;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bulwark::config::Policy;
-use bulwark::server::{self, Options, Readiness, ServeConfig, metrics::Metrics, tls::CertStore};
+use bulwark::health::{Metrics, Readiness};
+use bulwark::server::{self, Options, ServeConfig, tls::CertStore};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
