@@ -29,8 +29,8 @@ use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::admission::{Admission, Cluster, Endpoint, ReviewError};
-use crate::config::Policy;
 use crate::health::{Metrics, Readiness};
+use crate::policy_source::{PolicyHandle, Reloader};
 use tls::CertStore;
 
 /// Tunables of the server, with production defaults.
@@ -61,6 +61,8 @@ pub struct Options {
     pub drain: Duration,
     /// How often certificate files are checked for rotation.
     pub cert_reload_interval: Duration,
+    /// How often the policy file is checked for a new version; zero turns reloading off.
+    pub policy_reload_interval: Duration,
     /// bulwark's own namespace: never evaluated, so bulwark can always recover itself.
     pub own_namespace: String,
 }
@@ -78,6 +80,7 @@ impl Default for Options {
             shutdown_timeout: Duration::from_secs(20),
             drain: Duration::ZERO,
             cert_reload_interval: Duration::from_secs(5),
+            policy_reload_interval: Duration::from_secs(5),
             own_namespace: "bulwark-system".into(),
         }
     }
@@ -85,8 +88,8 @@ impl Default for Options {
 
 /// Shared state of the handlers.
 pub struct AppState {
-    /// The policy.
-    pub policy: Arc<Policy>,
+    /// The active policy, swapped by the reloader; each review loads it once.
+    pub policy: Arc<PolicyHandle>,
     /// Cluster state, when connected.
     pub cluster: Option<Arc<dyn Cluster>>,
     /// Metrics.
@@ -256,8 +259,11 @@ async fn answer(
         Ok(Err(e)) => return Err(ApiError::Body(e.to_string())),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
+    // One load per review, held to the end: a reload meanwhile cannot mix two policies into
+    // one answer. Taken after the body is read, so a slow body is judged by the newest.
+    let policy = state.policy.current();
     let admission = Admission {
-        policy: &state.policy,
+        policy: &policy,
         cluster: state.cluster.as_deref(),
         own_namespace: &state.options.own_namespace,
         today: crate::engine::exemptions::days_since_epoch(crate::clock::today()),
@@ -534,8 +540,11 @@ pub struct ServeConfig {
     pub health_listen: SocketAddr,
     /// Certificate store (already loaded).
     pub certs: Arc<CertStore>,
-    /// Policy.
-    pub policy: Arc<Policy>,
+    /// The active policy.
+    pub policy: Arc<PolicyHandle>,
+    /// Reloads the policy from its file while serving; `None` when there is no file (the
+    /// embedded default, or a policy built in code).
+    pub policy_reload: Option<Reloader>,
     /// Cluster state, when connected.
     pub cluster: Option<Arc<dyn Cluster>>,
     /// Readiness flags (the cluster task flips `cluster`).
@@ -607,6 +616,13 @@ pub async fn run_on(
             tokio::join!(certs.clone().watch(interval), expiry);
         }
     });
+    // Readiness is not touched by reloads: a rejected file leaves a valid policy serving.
+    let policy_watch = crate::policy_source::spawn_watch(
+        config.policy_reload,
+        config.policy.clone(),
+        metrics.clone(),
+        config.options.policy_reload_interval,
+    );
     let ready_gauge = tokio::spawn({
         let readiness = readiness.clone();
         let metrics = metrics.clone();
@@ -667,6 +683,9 @@ pub async fn run_on(
     .await;
     watch.abort();
     ready_gauge.abort();
+    if let Some(task) = policy_watch {
+        task.abort();
+    }
     let _ = health_task.await;
     tracing::info!("bulwark stopped");
     result.map_err(ServeError::from)

@@ -9,6 +9,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use bulwark::config::Policy;
 use bulwark::health::{Metrics, Readiness};
+use bulwark::policy_source::{PolicyHandle, PolicySource, Reloader};
 use bulwark::server::{self, Options, ServeConfig, tls::CertStore};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -34,6 +35,23 @@ impl TestServer {
         options: Options,
         cluster: Option<Arc<dyn bulwark::admission::Cluster>>,
     ) -> TestServer {
+        TestServer::launch(PolicyHandle::new(policy), None, options, cluster).await
+    }
+
+    /// The server serving `source`'s policy file and reloading it as `bulwark serve` does.
+    pub async fn start_watching(source: PolicySource, options: Options) -> TestServer {
+        let loaded = source.load().expect("policy loads");
+        let reloader = Reloader::new(source, loaded.fingerprint);
+        assert!(reloader.is_some(), "a policy file to watch");
+        TestServer::launch(PolicyHandle::new(loaded.policy), reloader, options, None).await
+    }
+
+    async fn launch(
+        policy: PolicyHandle,
+        policy_reload: Option<Reloader>,
+        options: Options,
+        cluster: Option<Arc<dyn bulwark::admission::Cluster>>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let bundle =
             bulwark::certs::generate("test CA", &["localhost".into(), "127.0.0.1".into()], 2)
@@ -55,6 +73,7 @@ impl TestServer {
             health_listen: health_addr,
             certs,
             policy: Arc::new(policy),
+            policy_reload,
             cluster,
             readiness,
             metrics: Arc::new(Metrics::default()),
@@ -145,12 +164,12 @@ pub fn review(op: &str, object: Value, old: Option<Value>, dry_run: bool) -> Val
     })
 }
 
-fn privileged_pod() -> Value {
+pub fn privileged_pod() -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad", "namespace": "shop"},
         "spec": {"containers": [{"name": "c", "image": "nginx:1.27", "securityContext": {"privileged": true}}]}})
 }
 
-async fn post(
+pub async fn post(
     client: &reqwest::Client,
     url: &str,
     body: &Value,
@@ -431,7 +450,7 @@ async fn bad_input_gets_clear_errors() {
 async fn panics_are_caught_and_the_app_keeps_serving() {
     use tower::ServiceExt;
     let state = Arc::new(server::AppState {
-        policy: Arc::new(Policy::default()),
+        policy: Arc::new(PolicyHandle::new(Policy::default())),
         cluster: None,
         metrics: Arc::new(Metrics::default()),
         readiness: Arc::new(Readiness::default()),
