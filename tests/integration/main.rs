@@ -7,5 +7,6 @@ mod merge_keys;
 mod modes;
 mod mutate;
 mod pss;
+mod reload;
 mod server;
 mod tenant;
