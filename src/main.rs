@@ -9,9 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod cli;
 
 // /mutate builds a JSON tree of a few thousand small allocations per review and frees it at
-// once; mimalloc's per-thread free lists serve that 19% faster than glibc malloc under load
-// (docs/benchmarks.md). Built `no_thp`: mimalloc otherwise asks for transparent huge pages,
-// which took the server's RSS from 12.8 to 19.5 MiB for no speed.
+// once, which mimalloc's per-thread free lists serve faster than glibc malloc. Built
+// `no_thp`: mimalloc otherwise asks for transparent huge pages, which grow the server's RSS
+// for no speed (docs/benchmarks.md, "Allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -8,13 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use metrics::Metrics;
 
-/// Readiness: certificates and policy loaded, cluster caches synced, not shutting down.
+/// Readiness: cluster caches synced and not shutting down. The certificate and the policy
+/// need no flag: the server is only started once both are loaded.
 #[derive(Debug, Default)]
 pub struct Readiness {
-    /// Serving certificate loaded.
-    pub certs: AtomicBool,
-    /// Policy loaded.
-    pub policy: AtomicBool,
     /// Cluster caches synced (set at once when running without a cluster).
     pub cluster: AtomicBool,
     /// SIGTERM received: not ready any more.
@@ -24,9 +21,6 @@ pub struct Readiness {
 impl Readiness {
     /// Whether `/readyz` answers 200.
     pub fn is_ready(&self) -> bool {
-        self.certs.load(Ordering::Relaxed)
-            && self.policy.load(Ordering::Relaxed)
-            && self.cluster.load(Ordering::Relaxed)
-            && !self.shutting_down.load(Ordering::Relaxed)
+        self.cluster.load(Ordering::Relaxed) && !self.shutting_down.load(Ordering::Relaxed)
     }
 }
