@@ -13,7 +13,7 @@ use bulwark::policy_source::{Fingerprint, PolicySource};
 use bulwark::server::Options;
 use serde_json::Value;
 
-use crate::server::{TestServer, post, privileged_pod, review};
+use crate::server::{TestServer, post, privileged_pod, review, slow_body};
 
 const ENFORCE: &str = "apiVersion: bulwark.dev/v1alpha1\nkind: Policy\nmode: enforce\n";
 const AUDIT: &str = "apiVersion: bulwark.dev/v1alpha1\nkind: Policy\nmode: audit\n";
@@ -64,11 +64,20 @@ impl ConfigMapVolume {
     }
 }
 
-fn watching(volume: &ConfigMapVolume) -> PolicySource {
-    PolicySource {
+/// The server watching a ConfigMap volume that starts with `policy`, looking every
+/// `interval`.
+async fn serve_volume(policy: &str, interval: Duration) -> (ConfigMapVolume, TestServer) {
+    let volume = ConfigMapVolume::new(policy);
+    let source = PolicySource {
         path: Some(volume.path()),
         ..PolicySource::default()
-    }
+    };
+    let options = Options {
+        policy_reload_interval: interval,
+        ..Options::default()
+    };
+    let srv = TestServer::start_watching(source, options).await;
+    (volume, srv)
 }
 
 /// Which policy answered a review of the privileged pod.
@@ -160,12 +169,7 @@ fn probe_readiness(
 
 #[tokio::test]
 async fn a_configmap_update_swaps_the_policy_and_an_invalid_one_keeps_it() {
-    let mut volume = ConfigMapVolume::new(ENFORCE);
-    let options = Options {
-        policy_reload_interval: Duration::from_millis(50),
-        ..Options::default()
-    };
-    let mut srv = TestServer::start_watching(watching(&volume), options).await;
+    let (mut volume, mut srv) = serve_volume(ENFORCE, Duration::from_millis(50)).await;
     let client = srv.client(false);
     let stop = Arc::new(AtomicBool::new(false));
     let readiness = probe_readiness(&srv, stop.clone());
@@ -239,12 +243,7 @@ async fn a_configmap_update_swaps_the_policy_and_an_invalid_one_keeps_it() {
 /// and audit: every request is answered, each answer wholly by one of the two policies.
 #[tokio::test]
 async fn requests_in_flight_across_swaps_all_succeed() {
-    let mut volume = ConfigMapVolume::new(ENFORCE);
-    let options = Options {
-        policy_reload_interval: Duration::from_millis(10),
-        ..Options::default()
-    };
-    let mut srv = TestServer::start_watching(watching(&volume), options).await;
+    let (mut volume, mut srv) = serve_volume(ENFORCE, Duration::from_millis(10)).await;
     let stop = Arc::new(AtomicBool::new(false));
     let readiness = probe_readiness(&srv, stop.clone());
     let denied = Arc::new(AtomicUsize::new(0));
@@ -262,22 +261,7 @@ async fn requests_in_flight_across_swaps_all_succeed() {
             while !stop.load(Ordering::Relaxed) {
                 let request = client.post(&url).header("content-type", "application/json");
                 let request = if slow {
-                    let (a, b) = body.split_at(body.len() / 2);
-                    let (a, b) = (a.to_vec(), b.to_vec());
-                    let halves = futures::stream::unfold(0, move |i| {
-                        let (a, b) = (a.clone(), b.clone());
-                        async move {
-                            match i {
-                                0 => Some((Ok::<_, std::io::Error>(a), 1)),
-                                1 => {
-                                    tokio::time::sleep(Duration::from_millis(30)).await;
-                                    Some((Ok(b), 2))
-                                }
-                                _ => None,
-                            }
-                        }
-                    });
-                    request.body(reqwest::Body::wrap_stream(halves))
+                    request.body(slow_body(&body, Duration::from_millis(30)))
                 } else {
                     request.body(body.clone())
                 };

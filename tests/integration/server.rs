@@ -169,6 +169,26 @@ pub fn privileged_pod() -> Value {
         "spec": {"containers": [{"name": "c", "image": "nginx:1.27", "securityContext": {"privileged": true}}]}})
 }
 
+/// `body` sent in two halves, `pause` apart, so the request is in flight meanwhile.
+pub fn slow_body(body: &[u8], pause: Duration) -> reqwest::Body {
+    let (a, b) = body.split_at(body.len() / 2);
+    let (a, b) = (a.to_vec(), b.to_vec());
+    let halves = futures::stream::unfold(0, move |i| {
+        let (a, b) = (a.clone(), b.clone());
+        async move {
+            match i {
+                0 => Some((Ok::<_, std::io::Error>(a), 1)),
+                1 => {
+                    tokio::time::sleep(pause).await;
+                    Some((Ok(b), 2))
+                }
+                _ => None,
+            }
+        }
+    });
+    reqwest::Body::wrap_stream(halves)
+}
+
 pub async fn post(
     client: &reqwest::Client,
     url: &str,
@@ -721,25 +741,10 @@ async fn graceful_shutdown_answers_in_flight_requests() {
     for _ in 0..8 {
         let (client, url, body) = (client.clone(), srv.url("/validate"), body.clone());
         inflight.push(tokio::spawn(async move {
-            let (a, b) = body.split_at(body.len() / 2);
-            let (a, b) = (a.to_vec(), b.to_vec());
-            let stream = futures::stream::unfold(0, move |i| {
-                let (a, b) = (a.clone(), b.clone());
-                async move {
-                    match i {
-                        0 => Some((Ok::<_, std::io::Error>(a), 1)),
-                        1 => {
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                            Some((Ok(b), 2))
-                        }
-                        _ => None,
-                    }
-                }
-            });
             let resp = client
                 .post(&url)
                 .header("content-type", "application/json")
-                .body(reqwest::Body::wrap_stream(stream))
+                .body(slow_body(&body, Duration::from_millis(500)))
                 .send()
                 .await
                 .expect("in-flight request answered");
