@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`workload`]: any workload kind -> a typed view of the fields rules read (cheap to parse).
 //! - [`config`]: the policy (rules, severities, modes, parameters, exemptions) with embedded defaults.
+//! - [`policy_source`]: the policy file plus command-line overrides, the live policy handle,
+//!   and its reload while serving.
 //! - [`engine`]: `evaluate(workload, context, policy) -> Report`; pure, synchronous, no IO.
 //! - [`rules`]: one file per rule, each with its metadata and tests.
 //! - [`mutate`]: the baseline's defaults as RFC 6902 JSON patches.
@@ -24,6 +26,7 @@ pub mod engine;
 pub mod health;
 pub mod mutate;
 pub mod offline;
+pub mod policy_source;
 pub mod rules;
 pub mod server;
 pub mod workload;
