@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
     // The adapters: the webhook, files, the cluster, health, certificates, the clock. Their
     // order among themselves is kept by their own module docs, not here.
     &[
+        "policy_source",
         "admission",
         "offline",
         "cluster",

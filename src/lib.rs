@@ -14,6 +14,8 @@
 //!   default policy, `--config` files.
 //! - [`mutate`]: the baseline's defaults as RFC 6902 JSON patches.
 //! - adapters, above all of those:
+//!   - [`policy_source`]: the policy file plus command-line overrides, the live policy
+//!     handle, and its reload while serving.
 //!   - [`admission`]: AdmissionReview in, verdict out: modes, guards, warnings (no HTTP types).
 //!   - [`offline`]: `bulwark check` / `bulwark mutate` on manifest files.
 //!   - [`cluster`]: Namespace/PDB/HPA reflector caches feeding the cluster-aware rules.
@@ -36,6 +38,7 @@ mod layers;
 pub mod mutate;
 pub mod offline;
 pub mod policy;
+pub mod policy_source;
 pub mod rules;
 pub mod server;
 pub mod workload;

@@ -18,6 +18,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use bulwark::config::Policy;
 use bulwark::engine::PssLevel;
 use bulwark::offline;
+use bulwark::policy_source::{Overrides, PolicySource};
 use bulwark::rules::listing;
 
 /// Kubernetes admission webhook enforcing a production baseline.
@@ -112,18 +113,23 @@ enum CertsCommand {
     Generate(cli::GenerateArgs),
 }
 
-fn load_policy(args: &PolicyArgs) -> anyhow::Result<Policy> {
-    let mut policy = match &args.config {
-        Some(path) => Policy::from_file(path)?,
-        None => Policy::default(),
-    };
-    if let Some(level) = args.pod_security {
-        policy.pod_security = match level {
-            Level::Baseline => PssLevel::Baseline,
-            Level::Restricted => PssLevel::Restricted,
-        };
+/// The policy file and the overrides the flags ask for; `serve` loads it again on every
+/// change of the file, so the overrides live here and not in a one-off edit of the policy.
+fn policy_source(args: &PolicyArgs) -> PolicySource {
+    PolicySource {
+        path: args.config.clone(),
+        overrides: Overrides {
+            pod_security: args.pod_security.map(|level| match level {
+                Level::Baseline => PssLevel::Baseline,
+                Level::Restricted => PssLevel::Restricted,
+            }),
+            exempt_namespaces: Vec::new(),
+        },
     }
-    Ok(policy)
+}
+
+fn load_policy(args: &PolicyArgs) -> anyhow::Result<Policy> {
+    Ok(policy_source(args).load()?.policy)
 }
 
 fn main() -> ExitCode {
@@ -170,10 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             stdout.lock().write_all(rendered.as_bytes())?;
             Ok(result.exit_code())
         }
-        Command::Serve { args, policy } => {
-            let policy = load_policy(&policy)?;
-            cli::serve(args, policy)
-        }
+        Command::Serve { args, policy } => cli::serve(args, policy_source(&policy)),
         Command::Certs {
             command: CertsCommand::Generate(args),
         } => cli::generate(args),

@@ -2566,6 +2566,10 @@ fn check_monitoring(r: &Rendered, e: Expect, d: &Deployment, name: &str) {
         },
         "certificate expiry within 14 days",
     );
+    has(
+        &|x| x.contains("bulwark_policy_last_reload_success == 0"),
+        "a rejected policy file",
+    );
 }
 
 /// `(protocol, port)` of NetworkPolicy ports, numbers only.

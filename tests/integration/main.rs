@@ -8,5 +8,6 @@ mod merge_keys;
 mod modes;
 mod mutate;
 mod pss;
+mod reload;
 mod server;
 mod tenant;
