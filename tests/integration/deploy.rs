@@ -1515,20 +1515,20 @@ fn schema_errors(schema: &Value, value: &Value, path: &str, out: &mut Vec<String
             }
         }
         (Some("array"), Value::Array(items)) => {
-            if let Some(min) = schema["minItems"].as_u64() {
-                if (items.len() as u64) < min {
-                    out.push(format!("{path}: should have at least {min} items"));
-                }
+            if let Some(min) = schema["minItems"].as_u64()
+                && (items.len() as u64) < min
+            {
+                out.push(format!("{path}: should have at least {min} items"));
             }
             for (i, item) in items.iter().enumerate() {
                 schema_errors(&schema["items"], item, &format!("{path}[{i}]"), out);
             }
         }
         (Some("string"), Value::String(text)) => {
-            if let Some(min) = schema["minLength"].as_u64() {
-                if (text.chars().count() as u64) < min {
-                    out.push(format!("{path}: should be at least {min} chars long"));
-                }
+            if let Some(min) = schema["minLength"].as_u64()
+                && (text.chars().count() as u64) < min
+            {
+                out.push(format!("{path}: should be at least {min} chars long"));
             }
             if schema["format"] == "date" && !is_date(text) {
                 out.push(format!("{path}: {text:?} is not a date (YYYY-MM-DD)"));
