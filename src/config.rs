@@ -177,6 +177,7 @@ struct PolicyFile {
     exemptions: Exemptions,
     mutation: Option<crate::mutate::MutationConfig>,
     admission: Option<AdmissionConfig>,
+    audit: Option<crate::audit::AuditConfig>,
 }
 
 /// One rule's section of the policy file: common keys plus that rule's parameters.
@@ -324,6 +325,8 @@ pub struct Policy {
     pub mutation: crate::mutate::MutationConfig,
     /// Admission-only settings.
     pub admission: AdmissionConfig,
+    /// The auditor of existing objects (`bulwark serve`).
+    pub audit: crate::audit::AuditConfig,
     /// Per-rule settings, indexed like [`rules::catalogue`].
     rules: Vec<EffectiveRule>,
 }
@@ -338,6 +341,7 @@ impl Default for Policy {
             exemptions: Exemptions::default(),
             mutation: crate::mutate::MutationConfig::default(),
             admission: AdmissionConfig::default(),
+            audit: crate::audit::AuditConfig::default(),
             rules: rules::catalogue()
                 .iter()
                 .map(|r| EffectiveRule {
@@ -397,6 +401,12 @@ impl Policy {
         policy.scope = file.scope.unwrap_or(policy.scope);
         if let Some(m) = file.mutation {
             policy.mutation = m;
+        }
+        if let Some(a) = file.audit {
+            if let Some((k, reason)) = a.problem() {
+                return Err(key(format!("audit.{k}"), reason.into()));
+            }
+            policy.audit = a;
         }
         if let Some(a) = file.admission {
             if a.anyone_may_exempt.is_some() {

@@ -9,10 +9,12 @@
 //! - [`offline`]: `bulwark check` / `bulwark mutate` on manifest files.
 //! - [`admission`]: AdmissionReview in, verdict out: modes, guards, warnings (no HTTP types).
 //! - [`cluster`]: Namespace/PDB/HPA reflector caches feeding the cluster-aware rules.
+//! - [`audit`]: existing objects judged as admission would, into PolicyReports and metrics.
 //! - [`server`]: the HTTPS webhook: TLS accept loop and reload, handlers, health, metrics.
 //! - [`certs`]: rcgen-made CA and serving certificates.
 
 pub mod admission;
+pub mod audit;
 pub mod certs;
 pub mod cluster;
 pub mod config;

@@ -1,0 +1,30 @@
+//! The auditor: what that already runs in the cluster would bulwark deny? Existing objects
+//! are judged with the same engine, policy, modes and exemptions as admission, and the
+//! results land in wgpolicyk8s.io PolicyReports, metrics and a shared in-memory state.
+//!
+//! # Layout
+//! - [`evaluate`]: one pass, pure: objects + a [`crate::admission::Cluster`] -> results by
+//!   scope, judged through admission's own mode, opt-in and exemption functions.
+//! - [`snapshot`]: objects and their surroundings as plain data, indexed by namespace; the
+//!   input of a pass (server, `check --cluster`, benchmark).
+//! - [`report`]: results -> PolicyReport / ClusterPolicyReport objects, capped, hashed.
+//! - [`state`]: the shared results (for metrics and a `/report` page).
+//! - [`cache`]: pruned workload reflectors and change detection.
+//! - [`writer`]: server-side apply of the reports, only when their content changed.
+//! - [`lease`]: leader election on a coordination.k8s.io Lease: one writer among replicas.
+//! - [`metrics`]: `bulwark_audit_*`.
+//! - [`auditor`]: the loop of `bulwark serve` tying these together.
+//! - [`config`]: the policy's `audit:` section.
+//!
+//! Only [`cache`], [`writer`], [`lease`] and [`auditor`] do IO; a pass is synchronous.
+
+pub mod config;
+pub mod evaluate;
+pub mod report;
+pub mod snapshot;
+pub mod state;
+
+pub use config::AuditConfig;
+pub use evaluate::{AuditFinding, AuditResults, Object, ScopeAudit, Subject, Verdict};
+pub use snapshot::Snapshot;
+pub use state::{AuditState, AuditView};
