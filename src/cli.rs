@@ -1,4 +1,5 @@
-//! `bulwark serve` and `bulwark certs generate`: flag parsing glue around the server (binary only).
+//! `bulwark serve`, `bulwark check --cluster` and `bulwark certs generate`: flag parsing glue
+//! around the server and the cluster check (binary only).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +63,47 @@ pub struct ServeArgs {
     /// it, so a tenant cannot claim the name before its real owner is installed.
     #[arg(long = "exempt-namespace", value_name = "NAMESPACE")]
     pub exempt_namespaces: Vec<String>,
+}
+
+/// Flags of `bulwark check` that read the cluster instead of files.
+#[derive(clap::Args)]
+pub struct ClusterArgs {
+    /// Check what runs in the cluster (read through the kubeconfig, as kubectl reads it),
+    /// judged as the auditor judges it: namespace modes, opt-in and exemptions apply.
+    #[arg(long)]
+    pub cluster: bool,
+    /// Only this namespace (with --cluster).
+    #[arg(long, short = 'n', requires = "cluster")]
+    pub namespace: Option<String>,
+    /// Kubeconfig file (with --cluster); by default KUBECONFIG, ~/.kube/config, then the
+    /// in-cluster service account.
+    #[arg(long, requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (with --cluster); by default the current one.
+    #[arg(long, requires = "cluster")]
+    pub context: Option<String>,
+    /// bulwark's own namespace (with --cluster): never judged; its BulwarkExceptions
+    /// cover other namespaces.
+    #[arg(long, default_value = "bulwark-system")]
+    pub bulwark_namespace: String,
+}
+
+/// Runs `bulwark check --cluster`: one read of the cluster, judged with `policy`.
+pub fn check_cluster(
+    args: ClusterArgs,
+    policy: &bulwark::config::Policy,
+) -> anyhow::Result<bulwark::offline::CheckResult> {
+    let target = bulwark::offline::cluster::Target {
+        kubeconfig: args.kubeconfig,
+        context: args.context,
+        namespace: args.namespace,
+        own_namespace: args.bulwark_namespace,
+    };
+    let today = bulwark::engine::exemptions::days_since_epoch(bulwark::clock::today());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(bulwark::offline::cluster::check(&target, policy, today))?)
 }
 
 /// Log output format.

@@ -53,11 +53,14 @@ enum Output {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check manifest files offline (files, directories, `-` for stdin).
+    /// Check manifest files (files, directories, `-` for stdin), or with --cluster what runs
+    /// in the cluster. Exit 0: nothing fails; 1: a finding fails; 2: cannot check.
     Check {
         /// Files or directories (`*.yaml`, `*.yml`, `*.json`); `-` reads stdin.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "cluster", conflicts_with = "cluster")]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: cli::ClusterArgs,
         /// Output format.
         #[arg(long, short, value_enum, default_value = "text")]
         output: Output,
@@ -139,11 +142,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Check {
             paths,
+            cluster,
             output,
             policy,
         } => {
             let policy = load_policy(&policy)?;
-            let result = offline::check(offline::load_paths(&paths), &policy);
+            let result = if cluster.cluster {
+                cli::check_cluster(cluster, &policy)?
+            } else {
+                offline::check(offline::load_paths(&paths), &policy)
+            };
             let stdout = std::io::stdout();
             let rendered = match output {
                 Output::Text => {

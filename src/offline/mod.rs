@@ -1,6 +1,8 @@
-//! Offline use of the engine on manifest files: loading (files, directories, stdin,
-//! multi-document YAML, JSON, `kind: List`), the manifest-set inventory, and the `check`
-//! report formats (text, JSON, SARIF); `bulwark mutate` is in [`mutate`].
+//! The engine from the command line, outside the webhook: `check` on manifest files (loading
+//! files, directories, stdin, multi-document YAML, JSON, `kind: List`; the manifest-set
+//! inventory) and the `check` report formats (text, JSON, SARIF); `check --cluster`, one read
+//! of a live cluster judged as the auditor judges it, is in [`cluster`]; `bulwark mutate` is
+//! in [`mutate`].
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use crate::config::{Mode, Policy};
 use crate::engine::{self, Context, HpaInfo, Inventory, PdbInfo, Severity};
 use crate::workload::{Body, Kind, Workload};
 
+pub mod cluster;
 pub mod mutate;
 mod render;
 mod sarif;
