@@ -186,6 +186,10 @@ pub struct ClusterStores {
     pub hpas: Store<HorizontalPodAutoscaler>,
     /// BulwarkExceptions.
     pub exceptions: Store<BulwarkException>,
+    /// Turns true once admission has all four stores' initial lists
+    /// ([`KubeCluster::synced_watch`]). The auditor waits on this, not on the stores:
+    /// admission already waits on them, and a store wakes only its last waiter.
+    pub synced: tokio::sync::watch::Receiver<bool>,
 }
 
 impl ClusterStores {
@@ -196,6 +200,7 @@ impl ClusterStores {
             pdbs: cluster.pdb_store().clone(),
             hpas: cluster.hpa_store().clone(),
             exceptions: cluster.exception_store().clone(),
+            synced: cluster.synced_watch(),
         }
     }
 }
@@ -257,7 +262,6 @@ impl AuditCache {
     /// Whether every cache holds its initial list.
     pub async fn wait_until_ready(&self) -> bool {
         let w = &self.workloads;
-        let c = &self.cluster;
         // Errors mean a writer was dropped: the watch task is gone.
         w.deployments.wait_until_ready().await.is_ok()
             && w.statefulsets.wait_until_ready().await.is_ok()
@@ -267,10 +271,7 @@ impl AuditCache {
             && w.jobs.wait_until_ready().await.is_ok()
             && w.cronjobs.wait_until_ready().await.is_ok()
             && w.pods.wait_until_ready().await.is_ok()
-            && c.namespaces.wait_until_ready().await.is_ok()
-            && c.pdbs.wait_until_ready().await.is_ok()
-            && c.hpas.wait_until_ready().await.is_ok()
-            && c.exceptions.wait_until_ready().await.is_ok()
+            && self.cluster.synced.clone().wait_for(|s| *s).await.is_ok()
     }
 
     /// A snapshot to judge `scopes` from: the objects judged as themselves in those scopes,

@@ -552,6 +552,7 @@ fn fingerprints_find_label_pdb_and_exception_changes() {
         pdbs,
         hpas,
         exceptions,
+        synced: tokio::sync::watch::channel(true).1,
     };
     let apply_ns = |w: &mut reflector::store::Writer<_>, labels: Value| {
         w.apply_watcher_event(&Event::Apply(k8s(namespace("shop", labels))));
