@@ -132,10 +132,24 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", causes(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes on one line, like anyhow's `{:#}`, leaving out a cause whose text
+/// its parent already says: kube's and hyper's errors repeat their source in their own
+/// message, which would print "client error (Connect): client error (Connect)".
+fn causes(e: &anyhow::Error) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.last().is_some_and(|parent| parent.contains(&text)) {
+            out.push(text);
+        }
+    }
+    out.join(": ")
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
