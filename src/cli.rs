@@ -1,4 +1,5 @@
-//! `bulwark serve` and `bulwark certs generate`: flag parsing glue around the server (binary only).
+//! `bulwark serve`, `bulwark check --cluster` and `bulwark certs generate`: flag parsing glue
+//! around the server and the cluster check (binary only).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +33,10 @@ pub struct ServeArgs {
     /// Run without any connection to a cluster (cluster-aware rules have no data).
     #[arg(long)]
     pub no_cluster: bool,
+    /// Do not audit existing objects into PolicyReports (the policy's `audit.enabled`
+    /// turns it off too). The auditor needs a cluster.
+    #[arg(long)]
+    pub no_audit: bool,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -63,6 +68,47 @@ pub struct ServeArgs {
     /// it, so a tenant cannot claim the name before its real owner is installed.
     #[arg(long = "exempt-namespace", value_name = "NAMESPACE")]
     pub exempt_namespaces: Vec<String>,
+}
+
+/// Flags of `bulwark check` that read the cluster instead of files.
+#[derive(clap::Args)]
+pub struct ClusterArgs {
+    /// Check what runs in the cluster (read through the kubeconfig, as kubectl reads it),
+    /// judged as the auditor judges it: namespace modes, opt-in and exemptions apply.
+    #[arg(long)]
+    pub cluster: bool,
+    /// Only this namespace (with --cluster).
+    #[arg(long, short = 'n', requires = "cluster")]
+    pub namespace: Option<String>,
+    /// Kubeconfig file (with --cluster); by default KUBECONFIG, ~/.kube/config, then the
+    /// in-cluster service account.
+    #[arg(long, requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (with --cluster); by default the current one.
+    #[arg(long, requires = "cluster")]
+    pub context: Option<String>,
+    /// bulwark's own namespace (with --cluster): never judged; its BulwarkExceptions
+    /// cover other namespaces.
+    #[arg(long, default_value = "bulwark-system")]
+    pub bulwark_namespace: String,
+}
+
+/// Runs `bulwark check --cluster`: one read of the cluster, judged with `policy`.
+pub fn check_cluster(
+    args: ClusterArgs,
+    policy: &bulwark::config::Policy,
+) -> anyhow::Result<bulwark::offline::CheckResult> {
+    let target = bulwark::offline::cluster::Target {
+        kubeconfig: args.kubeconfig,
+        context: args.context,
+        namespace: args.namespace,
+        own_namespace: args.bulwark_namespace,
+    };
+    let today = bulwark::engine::exemptions::days_since_epoch(bulwark::clock::today());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(bulwark::offline::cluster::check(&target, policy, today))?)
 }
 
 /// Log output format.
@@ -142,19 +188,63 @@ pub fn serve(args: ServeArgs, mut source: PolicySource) -> anyhow::Result<u8> {
         .build()?;
     runtime.block_on(async move {
         let readiness = Arc::new(Readiness::default());
-        let metrics = Arc::new(Metrics::default());
-        let cluster = if args.no_cluster {
-            tracing::info!(
-                "--no-cluster: running without cluster data; cluster-aware rules never deny"
-            );
-            readiness
-                .cluster
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            None
-        } else {
-            bulwark::cluster::connect(readiness.clone(), metrics.clone()).await
+        let mut metrics = Metrics::default();
+        let audit_metrics = bulwark::audit::AuditMetrics::register(metrics.registry_mut());
+        let metrics = Arc::new(metrics);
+        // One signal, two listeners: the server drains while the auditor releases its Lease.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            server::shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
         };
-        server::run(
+        let audit = !args.no_audit && policy.current().audit.enabled;
+        // A policy reload wakes the auditor, which then judges everything again.
+        let policy_rx = policy.subscribe();
+        let audit_state = Arc::new(bulwark::audit::AuditState::default());
+        let (cluster, auditor): (Option<Arc<dyn bulwark::admission::Cluster>>, _) =
+            if args.no_cluster {
+                tracing::info!(
+                    "--no-cluster: running without cluster data; cluster-aware rules never deny"
+                );
+                readiness
+                    .cluster
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                (None, None)
+            } else {
+                match bulwark::cluster::connect_kube(readiness.clone(), metrics.clone()).await {
+                    Some((client, kube)) if audit => {
+                        let options = bulwark::audit::AuditOptions::new(
+                            &policy.current(),
+                            &options.own_namespace,
+                        );
+                        let auditor = bulwark::audit::spawn(
+                            client,
+                            &kube,
+                            policy_rx,
+                            audit_state.clone(),
+                            audit_metrics,
+                            metrics.clone(),
+                            options,
+                            stopped(stop_rx.clone()),
+                        );
+                        (Some(kube as _), Some(auditor))
+                    }
+                    Some((_, kube)) => {
+                        tracing::info!(
+                            "audit of existing objects off (--no-audit or audit.enabled: false)"
+                        );
+                        (Some(kube as _), None)
+                    }
+                    None => {
+                        tracing::info!("no cluster: audit of existing objects off");
+                        (None, None)
+                    }
+                }
+            };
+        let served = server::run(
             ServeConfig {
                 listen: args.listen,
                 health_listen: args.health_listen,
@@ -166,9 +256,15 @@ pub fn serve(args: ServeArgs, mut source: PolicySource) -> anyhow::Result<u8> {
                 metrics,
                 options,
             },
-            server::shutdown_signal(),
+            stopped(stop_rx),
         )
-        .await
+        .await;
+        // The Lease is released within the renew deadline (10 s); never hold exit longer.
+        if let Some(auditor) = auditor {
+            let _ = tokio::time::timeout(Duration::from_secs(10), auditor).await;
+        }
+        drop(audit_state);
+        served
     })?;
     Ok(0)
 }

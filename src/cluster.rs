@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -16,6 +16,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
+use tokio::sync::watch;
 
 use crate::admission::Cluster;
 use crate::engine::exemptions::Exception;
@@ -81,7 +82,12 @@ pub struct KubeCluster {
     pdbs: Store<PodDisruptionBudget>,
     hpas: Store<HorizontalPodAutoscaler>,
     exceptions: Store<BulwarkException>,
-    synced: Arc<AtomicBool>,
+    /// Whether every cache holds its initial list. Readers that must wait for it (the
+    /// auditor) wait on this rather than on the stores: kube-runtime's
+    /// `Store::wait_until_ready` wakes only the task that polled it last, so a second task
+    /// waiting on the same store can leave the first asleep for good (admission's readiness
+    /// never came while the auditor also waited).
+    synced: watch::Receiver<bool>,
 }
 
 impl KubeCluster {
@@ -91,7 +97,7 @@ impl KubeCluster {
         pdbs: Store<PodDisruptionBudget>,
         hpas: Store<HorizontalPodAutoscaler>,
         exceptions: Store<BulwarkException>,
-        synced: Arc<AtomicBool>,
+        synced: watch::Receiver<bool>,
     ) -> Self {
         KubeCluster {
             namespaces,
@@ -103,7 +109,38 @@ impl KubeCluster {
     }
 
     fn synced(&self) -> bool {
-        self.synced.load(Ordering::Relaxed)
+        *self.synced.borrow()
+    }
+
+    /// Whether every cache holds its initial list.
+    pub fn is_synced(&self) -> bool {
+        self.synced()
+    }
+
+    /// Turns true when every cache holds its initial list; for a task that must wait for
+    /// that (see the field's comment for why not `Store::wait_until_ready` again).
+    pub fn synced_watch(&self) -> watch::Receiver<bool> {
+        self.synced.clone()
+    }
+
+    /// The Namespace cache (the auditor reads it too, rather than watching twice).
+    pub fn namespace_store(&self) -> &Store<Namespace> {
+        &self.namespaces
+    }
+
+    /// The PodDisruptionBudget cache.
+    pub fn pdb_store(&self) -> &Store<PodDisruptionBudget> {
+        &self.pdbs
+    }
+
+    /// The HorizontalPodAutoscaler cache.
+    pub fn hpa_store(&self) -> &Store<HorizontalPodAutoscaler> {
+        &self.hpas
+    }
+
+    /// The BulwarkException cache.
+    pub fn exception_store(&self) -> &Store<BulwarkException> {
+        &self.exceptions
     }
 }
 
@@ -225,7 +262,7 @@ impl Cluster for KubeCluster {
 /// Starts the four watches on `client` and returns the cluster state at once; readiness
 /// and the synced flag turn true when every cache has its initial list.
 pub fn start(client: Client, readiness: Arc<Readiness>, metrics: Arc<Metrics>) -> KubeCluster {
-    let synced = Arc::new(AtomicBool::new(false));
+    let (synced_tx, synced) = watch::channel(false);
     let (namespaces, ns_writer) = reflector::store::<Namespace>();
     let (pdbs, pdb_writer) = reflector::store::<PodDisruptionBudget>();
     let (hpas, hpa_writer) = reflector::store::<HorizontalPodAutoscaler>();
@@ -265,7 +302,6 @@ pub fn start(client: Client, readiness: Arc<Readiness>, metrics: Arc<Metrics>) -
             hpas.clone(),
             exceptions.clone(),
         );
-        let synced = synced.clone();
         async move {
             let all = async {
                 namespaces.wait_until_ready().await?;
@@ -273,8 +309,9 @@ pub fn start(client: Client, readiness: Arc<Readiness>, metrics: Arc<Metrics>) -
                 hpas.wait_until_ready().await?;
                 exceptions.wait_until_ready().await
             };
+            // The only task waiting on these stores; others wait on `synced`.
             if all.await.is_ok() {
-                synced.store(true, Ordering::Relaxed);
+                synced_tx.send_replace(true);
                 readiness.cluster.store(true, Ordering::Relaxed);
                 tracing::info!("cluster caches synced (namespaces, PDBs, HPAs, BulwarkExceptions)");
             }
@@ -317,10 +354,22 @@ fn spawn_watch<K>(
 /// Connects to the cluster from the environment (in-cluster config or kubeconfig). Without
 /// one, says so and runs with no cluster data (cluster-aware rules never deny).
 pub async fn connect(readiness: Arc<Readiness>, metrics: Arc<Metrics>) -> Option<Arc<dyn Cluster>> {
+    connect_kube(readiness, metrics)
+        .await
+        .map(|(_, cluster)| cluster as Arc<dyn Cluster>)
+}
+
+/// As [`connect`], also handing back the client and the concrete caches (the auditor
+/// watches more kinds with the same client and reads these caches).
+pub async fn connect_kube(
+    readiness: Arc<Readiness>,
+    metrics: Arc<Metrics>,
+) -> Option<(Client, Arc<KubeCluster>)> {
     match Client::try_default().await {
         Ok(client) => {
             tracing::info!("connected to the cluster; starting Namespace, PDB and HPA watches");
-            Some(Arc::new(start(client, readiness, metrics)))
+            let cluster = Arc::new(start(client.clone(), readiness, metrics));
+            Some((client, cluster))
         }
         Err(e) => {
             tracing::warn!(error = %e, "no cluster configuration (in-cluster or kubeconfig): running without cluster data; cluster-aware rules never deny");

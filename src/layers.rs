@@ -26,6 +26,7 @@ const LAYERS: &[&[&str]] = &[
         "admission",
         "offline",
         "cluster",
+        "audit",
         "server",
         "certs",
         "clock",

@@ -63,11 +63,14 @@ enum RulesOutput {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check manifest files offline (files, directories, `-` for stdin).
+    /// Check manifest files (files, directories, `-` for stdin), or with --cluster what runs
+    /// in the cluster. Exit 0: nothing fails; 1: a finding fails; 2: cannot check.
     Check {
         /// Files or directories (`*.yaml`, `*.yml`, `*.json`); `-` reads stdin.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "cluster", conflicts_with = "cluster")]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: cli::ClusterArgs,
         /// Output format.
         #[arg(long, short, value_enum, default_value = "text")]
         output: Output,
@@ -144,21 +147,40 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", causes(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes on one line, like anyhow's `{:#}`, leaving out a cause whose text
+/// its parent already says: kube's and hyper's errors repeat their source in their own
+/// message, which would print "client error (Connect): client error (Connect)".
+fn causes(e: &anyhow::Error) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.last().is_some_and(|parent| parent.contains(&text)) {
+            out.push(text);
+        }
+    }
+    out.join(": ")
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Check {
             paths,
+            cluster,
             output,
             policy,
         } => {
             let policy = load_policy(&policy)?;
-            let result = offline::check(offline::load_paths(&paths), &policy);
+            let result = if cluster.cluster {
+                cli::check_cluster(cluster, &policy)?
+            } else {
+                offline::check(offline::load_paths(&paths), &policy)
+            };
             let stdout = std::io::stdout();
             let rendered = match output {
                 Output::Text => {

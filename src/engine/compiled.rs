@@ -11,8 +11,8 @@ use std::fmt;
 
 use super::{AnyParams, Rule, RuleParams};
 use crate::policy::{
-    AdmissionConfig, ConfigError, EffectiveRule, Exemptions, Mode, MutationConfig, PolicyFile,
-    PssLevel, Scope,
+    AdmissionConfig, AuditConfig, ConfigError, EffectiveRule, Exemptions, Mode, MutationConfig,
+    PolicyFile, PssLevel, Scope,
 };
 
 /// A rule catalogue: every rule, in the order findings are reported, with their ids.
@@ -78,6 +78,8 @@ pub struct Policy {
     pub mutation: MutationConfig,
     /// Admission-only settings.
     pub admission: AdmissionConfig,
+    /// The auditor of existing objects (`bulwark serve`).
+    pub audit: AuditConfig,
     /// The rules this policy was compiled against.
     catalogue: Catalogue,
     /// Per-rule settings, indexed like the catalogue.
@@ -97,6 +99,7 @@ impl Policy {
             exemptions: Exemptions::default(),
             mutation: MutationConfig::default(),
             admission: AdmissionConfig::default(),
+            audit: AuditConfig::default(),
             catalogue: Catalogue::new(catalogue),
             rules: catalogue
                 .iter()
@@ -136,6 +139,9 @@ impl Policy {
         }
         if let Some(a) = file.admission {
             policy.admission = a;
+        }
+        if let Some(a) = file.audit {
+            policy.audit = a;
         }
         for (id, rf) in &file.rules {
             let Some(index) = policy.index_of(id) else {

@@ -1,16 +1,20 @@
-//! Offline use of the engine on manifest files: loading (files, directories, stdin,
-//! multi-document YAML, JSON, `kind: List`), the manifest-set inventory, and the `check`
-//! report formats (text, JSON, SARIF); `bulwark mutate` is in [`mutate`].
+//! The engine from the command line, outside the webhook: `check` on manifest files (loading
+//! files, directories, stdin, multi-document YAML, JSON, `kind: List`; the manifest-set
+//! inventory) and the `check` report formats (text, JSON, SARIF); `check --cluster`, one read
+//! of a live cluster judged as the auditor judges it, is in [`cluster`]; `bulwark mutate` is
+//! in [`mutate`].
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::Policy;
+use crate::audit::Verdict;
+use crate::config::{Mode, Policy};
 use crate::engine::{self, Context, HpaInfo, Inventory, PdbInfo, Severity};
 use crate::workload::{Body, Kind, Workload};
 
+pub mod cluster;
 pub mod mutate;
 mod render;
 mod sarif;
@@ -32,10 +36,10 @@ pub struct Document {
     pub value: serde_json::Value,
 }
 
-/// A file or document that could not be read.
+/// A file, document or live object that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoadError {
-    /// File (`-` for stdin).
+    /// File (`-` for stdin); for `check --cluster`, the object (`Kind namespace/name`).
     pub file: String,
     /// Document index, when the error is inside a document.
     pub document: Option<usize>,
@@ -325,16 +329,45 @@ impl Inventory for ManifestInventory {
     }
 }
 
-/// One finding located in a file, as `check --output json` prints it.
+/// Where the object of a [`CheckFinding`] was read, and what that source adds to it.
+///
+/// Serialized flattened into the finding, so a file finding's JSON keeps the fields it always
+/// had (`file`, `document`) and a cluster finding says how the auditor judged it instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Origin {
+    /// A manifest file (`bulwark check PATH...`).
+    File {
+        /// File (`-` for stdin).
+        file: String,
+        /// Document index in the file.
+        document: usize,
+        /// Line where the object's document starts (SARIF region; not in JSON output).
+        #[serde(skip)]
+        line: usize,
+    },
+    /// The live cluster (`bulwark check --cluster`), judged as the auditor judges it.
+    Cluster {
+        /// fail (enforce denies it, or would once the namespace enforces), warn, or skip
+        /// (lifted by an exemption).
+        result: Verdict,
+        /// The mode the finding was judged in (the namespace's, capped by the rule's own).
+        mode: Mode,
+        /// For `skip`: the exemption that lifted the finding, and its reason.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exemption: Option<String>,
+    },
+}
+
+/// One finding of `bulwark check` about one object, as `check --output json` prints it.
 #[derive(Debug, Clone, Serialize)]
-pub struct FileFinding {
-    /// File.
-    pub file: String,
-    /// Document index in the file.
-    pub document: usize,
+pub struct CheckFinding {
+    /// Where the object was read.
+    #[serde(flatten)]
+    pub origin: Origin,
     /// Object kind.
     pub kind: String,
-    /// Object namespace (`""` when unset).
+    /// Object namespace (`""` when unset, or cluster-scoped).
     pub namespace: String,
     /// Object name.
     pub name: String,
@@ -348,16 +381,72 @@ pub struct FileFinding {
     pub path: String,
     /// Explanation.
     pub message: String,
-    /// Line where the object's document starts (SARIF region; not in JSON output).
-    #[serde(skip)]
-    pub line: usize,
+}
+
+impl CheckFinding {
+    /// How the finding counts in text, SARIF and the exit code: `Error` when it fails the
+    /// check, `Warning` when it is only reported, `None` when an exemption lifted it (listed
+    /// in JSON only). A file finding counts at its severity (files have no modes); a cluster
+    /// finding by its verdict, so `error` means "enforce denies this" in both.
+    pub fn level(&self) -> Option<Severity> {
+        match &self.origin {
+            Origin::File { .. } => Some(self.severity),
+            Origin::Cluster { result, .. } => match result {
+                Verdict::Fail => Some(Severity::Error),
+                Verdict::Warn => Some(Severity::Warning),
+                Verdict::Skip => None,
+            },
+        }
+    }
+
+    /// How the object is named in reports: `Kind/namespace/name` for a file's object (as
+    /// written in the manifest), `Kind namespace/name` for a live one (as kubectl names it).
+    pub fn object(&self) -> String {
+        let (kind, ns, name) = (&self.kind, &self.namespace, &self.name);
+        match (&self.origin, ns.is_empty()) {
+            (Origin::File { .. }, true) => format!("{kind}/{name}"),
+            (Origin::File { .. }, false) => format!("{kind}/{ns}/{name}"),
+            (Origin::Cluster { .. }, true) => format!("{kind} {name}"),
+            (Origin::Cluster { .. }, false) => format!("{kind} {ns}/{name}"),
+        }
+    }
+}
+
+#[cfg(test)]
+impl CheckFinding {
+    /// A live object's finding for the renderers' tests: rule `rule` about `spec.a`, with
+    /// the message "RULE message" and, when skipped, an exemption.
+    pub(crate) fn live(
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        rule: &'static str,
+        result: Verdict,
+        mode: Mode,
+    ) -> CheckFinding {
+        CheckFinding {
+            origin: Origin::Cluster {
+                result,
+                mode,
+                exemption: (result == Verdict::Skip).then(|| "BulwarkException x: why".into()),
+            },
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+            rule,
+            category: "security",
+            severity: Severity::Error,
+            path: "spec.a".into(),
+            message: format!("{rule} message"),
+        }
+    }
 }
 
 /// Result of checking a manifest set.
 #[derive(Debug, Default)]
 pub struct CheckResult {
-    /// Findings, in document order.
-    pub findings: Vec<FileFinding>,
+    /// Findings, in document order (files) or by namespace and object (cluster).
+    pub findings: Vec<CheckFinding>,
     /// Load and parse errors.
     pub errors: Vec<LoadError>,
     /// Number of objects evaluated.
@@ -365,14 +454,66 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    /// Exit code: 2 on load/parse errors, 1 on error findings, else 0.
+    /// Exit code: 2 on load/parse errors, 1 on a finding that fails ([`CheckFinding::level`]
+    /// `Error`), else 0.
     pub fn exit_code(&self) -> u8 {
         if !self.errors.is_empty() {
             2
-        } else if self.findings.iter().any(|f| f.severity == Severity::Error) {
+        } else if self
+            .findings
+            .iter()
+            .any(|f| f.level() == Some(Severity::Error))
+        {
             1
         } else {
             0
+        }
+    }
+}
+
+#[cfg(test)]
+impl CheckResult {
+    /// Findings about four live objects for the renderers' tests: a Namespace (warn, audit
+    /// mode), `shop/web` (fail), `shop/agent` (exempted), `staging/worker` (fail, audit mode).
+    pub(crate) fn live_sample() -> CheckResult {
+        let live = CheckFinding::live;
+        CheckResult {
+            findings: vec![
+                live(
+                    "Namespace",
+                    "",
+                    "staging",
+                    "namespace-pod-security",
+                    Verdict::Warn,
+                    Mode::Audit,
+                ),
+                live(
+                    "Deployment",
+                    "shop",
+                    "web",
+                    "privileged",
+                    Verdict::Fail,
+                    Mode::Enforce,
+                ),
+                live(
+                    "Deployment",
+                    "shop",
+                    "agent",
+                    "host-namespaces",
+                    Verdict::Skip,
+                    Mode::Enforce,
+                ),
+                live(
+                    "Deployment",
+                    "staging",
+                    "worker",
+                    "privileged",
+                    Verdict::Fail,
+                    Mode::Audit,
+                ),
+            ],
+            errors: Vec::new(),
+            objects: 5,
         }
     }
 }
@@ -408,9 +549,12 @@ pub fn check(loaded: Loaded, policy: &Policy) -> CheckResult {
         result.objects += 1;
         let report = engine::evaluate(w, ctx, policy);
         for f in report.findings {
-            result.findings.push(FileFinding {
-                file: doc.file.clone(),
-                document: doc.index,
+            result.findings.push(CheckFinding {
+                origin: Origin::File {
+                    file: doc.file.clone(),
+                    document: doc.index,
+                    line: doc.line,
+                },
                 kind: w.kind_name.clone(),
                 namespace: w.namespace().to_owned(),
                 name: w.name().to_owned(),
@@ -419,7 +563,6 @@ pub fn check(loaded: Loaded, policy: &Policy) -> CheckResult {
                 severity: f.severity,
                 path: f.path,
                 message: f.message,
-                line: doc.line,
             });
         }
     }

@@ -4,10 +4,15 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{CheckResult, FileFinding};
+use super::{CheckFinding, CheckResult, Origin};
+use crate::config::Mode;
 use crate::engine::Severity;
 
-/// Renders findings as human text, grouped by object; `color` adds ANSI colours.
+/// A finding listed in text, with the level it counts at ([`CheckFinding::level`]).
+type Counted<'a> = (&'a CheckFinding, Severity);
+
+/// Renders findings as human text, grouped by object; `color` adds ANSI colours. Findings an
+/// exemption lifted (`check --cluster`) are not listed, only counted.
 pub fn render_text(result: &CheckResult, color: bool) -> String {
     let paint = |code: &str, s: &str| {
         if color {
@@ -17,42 +22,46 @@ pub fn render_text(result: &CheckResult, color: bool) -> String {
         }
     };
     let mut out = String::new();
-    let mut groups: BTreeMap<(String, usize, String, String, String), Vec<&FileFinding>> =
-        BTreeMap::new();
+    // Keyed by where the object was read and what it is; listed in order of appearance.
+    let mut groups: BTreeMap<(Option<String>, String), Vec<Counted<'_>>> = BTreeMap::new();
     let mut order = Vec::new();
     for f in &result.findings {
-        let key = (
-            f.file.clone(),
-            f.document,
-            f.kind.clone(),
-            f.namespace.clone(),
-            f.name.clone(),
-        );
+        let Some(level) = f.level() else { continue };
+        let source = match &f.origin {
+            Origin::File { file, document, .. } => Some(format!("({file}, document {document})")),
+            Origin::Cluster { .. } => None,
+        };
+        let key = (source, f.object());
         if !groups.contains_key(&key) {
             order.push(key.clone());
         }
-        groups.entry(key).or_default().push(f);
+        groups.entry(key).or_default().push((f, level));
     }
     for key in order {
-        let (file, doc, kind, ns, name) = &key;
-        let object = if ns.is_empty() {
-            format!("{kind}/{name}")
-        } else {
-            format!("{kind}/{ns}/{name}")
-        };
-        let _ = writeln!(
-            out,
-            "{} {}",
-            paint("1", &object),
-            paint("2", &format!("({file}, document {doc})"))
-        );
-        for f in &groups[&key] {
+        let (source, object) = &key;
+        let _ = write!(out, "{}", paint("1", object));
+        if let Some(source) = source {
+            let _ = write!(out, " {}", paint("2", source));
+        }
+        out.push('\n');
+        for (f, level) in &groups[&key] {
             // Padded to one width so the rule ids line up whatever the severity.
-            let sev = match f.severity {
+            let sev = match level {
                 Severity::Error => paint("31", "error  "),
                 Severity::Warning => paint("33", "warning"),
             };
-            let _ = writeln!(out, "  {sev} {:<26} {}", f.rule, f.path);
+            let _ = write!(out, "  {sev} {:<26} {}", f.rule, f.path);
+            // A live object judged in audit mode: what enforce would do, not done yet.
+            if matches!(
+                f.origin,
+                Origin::Cluster {
+                    mode: Mode::Audit,
+                    ..
+                }
+            ) {
+                let _ = write!(out, " {}", paint("2", "(audit mode)"));
+            }
+            out.push('\n');
             let _ = writeln!(out, "          {}", f.message);
         }
         out.push('\n');
@@ -60,18 +69,20 @@ pub fn render_text(result: &CheckResult, color: bool) -> String {
     for e in &result.errors {
         let _ = writeln!(out, "{} {e}", paint("31", "parse error:"));
     }
-    let errors = result
-        .findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .count();
-    let warnings = result.findings.len() - errors;
-    let _ = writeln!(
+    let count = |l: Option<Severity>| result.findings.iter().filter(|f| f.level() == l).count();
+    let (errors, warnings) = (count(Some(Severity::Error)), count(Some(Severity::Warning)));
+    let _ = write!(
         out,
         "{} objects checked: {errors} error(s), {warnings} warning(s), {} unreadable",
         result.objects,
         result.errors.len()
     );
+    match count(None) {
+        0 => out.push('\n'),
+        exempted => {
+            let _ = writeln!(out, ", {exempted} exempted (listed by -o json)");
+        }
+    }
     out
 }
 
@@ -83,12 +94,16 @@ pub fn render_json(result: &CheckResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::Verdict;
     use crate::offline::LoadError;
 
-    fn finding(name: &str, severity: Severity, rule: &'static str, path: &str) -> FileFinding {
-        FileFinding {
-            file: "k8s/app.yaml".into(),
-            document: 1,
+    fn finding(name: &str, severity: Severity, rule: &'static str, path: &str) -> CheckFinding {
+        CheckFinding {
+            origin: Origin::File {
+                file: "k8s/app.yaml".into(),
+                document: 1,
+                line: 7,
+            },
             kind: "Deployment".into(),
             namespace: if name == "web" {
                 "shop".into()
@@ -101,7 +116,6 @@ mod tests {
             severity,
             path: path.into(),
             message: format!("{rule} message"),
-            line: 7,
         }
     }
 
@@ -176,5 +190,64 @@ parse error: k8s/bad.yaml:3 (document 0): did not parse
             })
         );
         assert_eq!(v[0]["severity"], "error");
+    }
+
+    /// Live objects are named as kubectl names them, a finding judged in audit mode says so,
+    /// an exempted one is only counted, and `error` is what fails (the verdict), whatever
+    /// the rule's severity.
+    #[test]
+    fn text_names_live_objects_and_counts_exempted_findings() {
+        let expected = "\
+Namespace staging
+  warning namespace-pod-security     spec.a (audit mode)
+          namespace-pod-security message
+
+Deployment shop/web
+  error   privileged                 spec.a
+          privileged message
+
+Deployment staging/worker
+  error   privileged                 spec.a (audit mode)
+          privileged message
+
+5 objects checked: 2 error(s), 1 warning(s), 0 unreadable, 1 exempted (listed by -o json)
+";
+        assert_eq!(render_text(&CheckResult::live_sample(), false), expected);
+        assert_eq!(CheckResult::live_sample().exit_code(), 1);
+        let mut exempt_only = CheckResult::live_sample();
+        exempt_only.findings.retain(|f| {
+            matches!(
+                f.origin,
+                Origin::Cluster {
+                    result: Verdict::Skip,
+                    ..
+                }
+            )
+        });
+        assert_eq!(
+            exempt_only.exit_code(),
+            0,
+            "an exempted error fails nothing"
+        );
+    }
+
+    #[test]
+    fn json_gives_live_findings_their_verdict_mode_and_exemption() {
+        let v: serde_json::Value =
+            serde_json::from_str(&render_json(&CheckResult::live_sample())).expect("json");
+        assert_eq!(
+            v[2],
+            serde_json::json!({
+                "result": "skip", "mode": "enforce", "exemption": "BulwarkException x: why",
+                "kind": "Deployment", "namespace": "shop", "name": "agent",
+                "rule": "host-namespaces", "category": "security", "severity": "error",
+                "path": "spec.a", "message": "host-namespaces message",
+            })
+        );
+        assert_eq!(v[1]["result"], "fail");
+        assert!(
+            v[1].get("exemption").is_none() && v[1].get("file").is_none(),
+            "{v}"
+        );
     }
 }

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::{CheckResult, FileFinding};
+use super::{CheckFinding, CheckResult, Origin};
 use crate::engine::Severity;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
@@ -140,14 +140,14 @@ struct PhysicalLocation {
 
 #[derive(Serialize)]
 struct ArtifactLocation {
-    /// The path as given on the command line.
+    /// The path as given on the command line, or the live object's stand-in path.
     uri: String,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Region {
-    /// 1-based; the line where the object's document starts.
+    /// 1-based; the line where the object's document starts (1 for a live object).
     start_line: usize,
 }
 
@@ -158,32 +158,46 @@ struct LogicalLocation {
     kind: &'static str,
 }
 
-fn result(f: &FileFinding) -> SarifResult {
-    let object = if f.namespace.is_empty() {
-        format!("{}/{}", f.kind, f.name)
-    } else {
-        format!("{}/{}/{}", f.kind, f.namespace, f.name)
+/// Where a result points code scanning at. A file finding: the path as given and the line its
+/// document starts on. A live object has neither: it gets `k8s/NAMESPACE/KIND/NAME` (or
+/// `k8s/KIND/NAME` when cluster-scoped; namespaces are lowercase and kinds are not, so the two
+/// cannot collide) and line 1. Not a `k8s://` URI: code scanning refuses any scheme but that
+/// of the checkout ("SARIF URI scheme \"docker\" did not match the checkout URI scheme
+/// \"file\"", github/codeql-action#754, goodwithtech/dockle#207), while a relative reference
+/// that names no file in the repository is accepted. The logical location names the object.
+fn physical_location(f: &CheckFinding) -> PhysicalLocation {
+    let (uri, line) = match &f.origin {
+        Origin::File { file, line, .. } => (file.clone(), *line),
+        Origin::Cluster { .. } if f.namespace.is_empty() => {
+            (format!("k8s/{}/{}", f.kind, f.name), 1)
+        }
+        Origin::Cluster { .. } => (format!("k8s/{}/{}/{}", f.namespace, f.kind, f.name), 1),
     };
-    SarifResult {
+    PhysicalLocation {
+        artifact_location: ArtifactLocation { uri },
+        region: Region {
+            start_line: line.max(1),
+        },
+    }
+}
+
+/// The result of a finding that counts; `None` for one an exemption lifted.
+fn result(f: &CheckFinding) -> Option<SarifResult> {
+    let level = f.level()?;
+    let object = f.object();
+    Some(SarifResult {
         rule_id: f.rule,
         rule_index: crate::rules::index_of(f.rule),
-        level: f.severity.into(),
+        level: level.into(),
         message: Text::new(format!("{object}: {} ({})", f.message, f.path)),
         locations: [Location {
-            physical_location: PhysicalLocation {
-                artifact_location: ArtifactLocation {
-                    uri: f.file.clone(),
-                },
-                region: Region {
-                    start_line: f.line.max(1),
-                },
-            },
+            physical_location: physical_location(f),
             logical_locations: [LogicalLocation {
                 fully_qualified_name: format!("{object}#{}", f.path),
                 kind: "object",
             }],
         }],
-    }
+    })
 }
 
 /// Renders findings as SARIF 2.1.0, for code-scanning UIs.
@@ -229,7 +243,7 @@ pub fn render_sarif(result_set: &CheckResult) -> String {
                     })
                     .collect(),
             }],
-            results: result_set.findings.iter().map(result).collect(),
+            results: result_set.findings.iter().filter_map(result).collect(),
         }],
     };
     serde_json::to_string_pretty(&log).unwrap_or_default() + "\n"
@@ -427,5 +441,62 @@ mod tests {
                 "breaking {what} went unnoticed: {problems:?}"
             );
         }
+    }
+
+    /// A live object's result: a path code scanning accepts in place of a file, line 1, the
+    /// object in the logical location, the level from the verdict; nothing for an exempted
+    /// finding.
+    #[test]
+    fn live_objects_get_a_stand_in_path_and_their_verdicts_level() {
+        let result = CheckResult::live_sample();
+        let log: Value = serde_json::from_str(&render_sarif(&result)).expect("SARIF is JSON");
+        assert_eq!(github_problems(&log), Vec::<String>::new(), "{log:#}");
+        let results = log["runs"][0]["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let got: Vec<(&str, &str, &str, &str)> = results
+            .iter()
+            .map(|r| {
+                let loc = &r["locations"][0];
+                (
+                    r["level"].as_str().unwrap_or(""),
+                    loc["physicalLocation"]["artifactLocation"]["uri"]
+                        .as_str()
+                        .unwrap_or(""),
+                    loc["logicalLocations"][0]["fullyQualifiedName"]
+                        .as_str()
+                        .unwrap_or(""),
+                    r["message"]["text"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "warning",
+                    "k8s/Namespace/staging",
+                    "Namespace staging#spec.a",
+                    "Namespace staging: namespace-pod-security message (spec.a)"
+                ),
+                (
+                    "error",
+                    "k8s/shop/Deployment/web",
+                    "Deployment shop/web#spec.a",
+                    "Deployment shop/web: privileged message (spec.a)"
+                ),
+                (
+                    "error",
+                    "k8s/staging/Deployment/worker",
+                    "Deployment staging/worker#spec.a",
+                    "Deployment staging/worker: privileged message (spec.a)"
+                ),
+            ]
+        );
+        assert_eq!(
+            results[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+            1
+        );
     }
 }

@@ -36,6 +36,8 @@ pub struct PolicyFile {
     pub mutation: Option<MutationConfig>,
     /// Admission-only settings; unset keeps the built-in ones.
     pub admission: Option<AdmissionConfig>,
+    /// The auditor of existing objects; unset keeps the built-in settings.
+    pub audit: Option<super::AuditConfig>,
 }
 
 /// One rule's section of the policy file: the keys every rule has, plus that rule's own
@@ -137,6 +139,9 @@ impl PolicyFile {
                     ));
                 }
             }
+        }
+        if let Some((k, reason)) = self.audit.as_ref().and_then(|a| a.problem()) {
+            return Err(ConfigError::key(format!("audit.{k}"), reason));
         }
         for (i, w) in self.exemptions.workloads.iter().enumerate() {
             if w.name.is_empty() {

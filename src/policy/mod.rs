@@ -7,12 +7,14 @@
 //! built-in catalogue. Nothing here imports from those layers (see `src/layers.rs`).
 
 pub mod admission;
+pub mod audit;
 pub mod exemptions;
 pub mod file;
 pub mod mutation;
 pub mod quantity;
 
 pub use admission::{AdmissionConfig, ControllerIdentity, SYSTEM_NAMESPACES};
+pub use audit::AuditConfig;
 pub use exemptions::{Exemptions, ImageExemption, WorkloadExemption, glob};
 pub use file::{ConfigError, PolicyFile, RuleFile};
 pub use mutation::MutationConfig;

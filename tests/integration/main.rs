@@ -1,9 +1,12 @@
 //! Integration tests, one binary (faster builds).
 
+mod apiserver;
+mod audit;
 mod cli;
 mod cluster;
 mod deploy;
 mod fuzz;
+mod live;
 mod merge_keys;
 mod modes;
 mod mutate;

@@ -282,8 +282,14 @@ fn golden_fixtures() {
 
 /// Runs the `bulwark` binary with `args`: (exit code, stdout, stderr).
 pub fn bulwark(args: &[&str]) -> (i32, String, String) {
+    bulwark_env(&[], args)
+}
+
+/// As [`bulwark`], with `env` added to the environment.
+pub fn bulwark_env(env: &[(&str, &std::ffi::OsStr)], args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_bulwark"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("bulwark runs");
     (
