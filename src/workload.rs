@@ -819,17 +819,87 @@ pub struct Workload {
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     /// The input is not an object with the shape its kind requires.
-    #[error("invalid {kind} object: {source}")]
+    #[error("invalid {kind} object{}: {source}", at(.path))]
     Shape {
         /// The kind being parsed.
         kind: String,
-        /// The serde error, with the field that failed.
+        /// Where in the object the value that failed sits (empty: the object itself).
+        path: FieldPath,
+        /// The serde error.
         #[source]
         source: serde_json::Error,
     },
     /// `kind` is missing or not a string.
     #[error("object has no `kind`")]
     MissingKind,
+}
+
+impl ParseError {
+    /// The field that failed, when the error is about one.
+    pub fn path(&self) -> Option<&FieldPath> {
+        match self {
+            ParseError::Shape { path, .. } if !path.0.is_empty() => Some(path),
+            _ => None,
+        }
+    }
+}
+
+/// ` at <path>`, or nothing for the object itself.
+fn at(path: &FieldPath) -> String {
+    if path.0.is_empty() {
+        String::new()
+    } else {
+        format!(" at {path}")
+    }
+}
+
+/// Where a value sits in an object, written as findings write it:
+/// `spec.template.spec.containers[0].env[0].value`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldPath(pub Vec<FieldStep>);
+
+/// One step of a [`FieldPath`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldStep {
+    /// A mapping key.
+    Key(String),
+    /// A sequence index.
+    Index(usize),
+}
+
+impl FieldPath {
+    /// The path serde_path_to_error tracked, up to the first step it could not name. A path
+    /// that starts with an index is the object itself given as a sequence (serde reads a
+    /// struct from one): the object as a whole is what is wrong.
+    fn tracked(path: &serde_path_to_error::Path) -> FieldPath {
+        use serde_path_to_error::Segment;
+        if matches!(path.iter().next(), Some(Segment::Seq { .. })) {
+            return FieldPath::default();
+        }
+        FieldPath(
+            path.iter()
+                .map_while(|s| match s {
+                    Segment::Map { key } => Some(FieldStep::Key(key.clone())),
+                    Segment::Enum { variant } => Some(FieldStep::Key(variant.clone())),
+                    Segment::Seq { index } => Some(FieldStep::Index(*index)),
+                    Segment::Unknown => None,
+                })
+                .collect(),
+        )
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, step) in self.0.iter().enumerate() {
+            match step {
+                FieldStep::Key(k) if i == 0 => f.write_str(k)?,
+                FieldStep::Key(k) => write!(f, ".{k}")?,
+                FieldStep::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
@@ -899,9 +969,13 @@ impl Workload {
         let mut de = serde_json::Deserializer::from_str(json);
         Workload::deserialize_kind(kind_name, &mut de)
             .and_then(|w| de.end().map(|()| w))
-            .map_err(|source| ParseError::Shape {
-                kind: kind_name.to_owned(),
-                source,
+            .map_err(|source| {
+                let path = failing_path(kind_name, &mut serde_json::Deserializer::from_str(json));
+                ParseError::Shape {
+                    kind: kind_name.to_owned(),
+                    path,
+                    source,
+                }
             })
     }
 
@@ -909,6 +983,7 @@ impl Workload {
     pub fn from_json_any(json: &str) -> Result<Workload, ParseError> {
         let k: KindOnly = serde_json::from_str(json).map_err(|source| ParseError::Shape {
             kind: "unknown".into(),
+            path: FieldPath::default(),
             source,
         })?;
         let kind = k.kind.ok_or(ParseError::MissingKind)?;
@@ -933,6 +1008,7 @@ impl Workload {
     ) -> Result<Workload, ParseError> {
         Workload::deserialize_kind(kind_name, value).map_err(|source| ParseError::Shape {
             kind: kind_name.to_owned(),
+            path: failing_path(kind_name, value),
             source,
         })
     }
@@ -999,6 +1075,22 @@ impl Workload {
             ),
             k => k.has_pod_spec(),
         }
+    }
+}
+
+/// Where reading `d` as a `kind_name` object fails: the parse is run again with the path
+/// tracked, so an object that parses pays nothing for it (the webhook parses every write).
+fn failing_path<'de, D: Deserializer<'de>>(kind_name: &str, d: D) -> FieldPath {
+    let mut track = serde_path_to_error::Track::new();
+    let failed = Workload::deserialize_kind(
+        kind_name,
+        serde_path_to_error::Deserializer::new(d, &mut track),
+    )
+    .is_err();
+    if failed {
+        FieldPath::tracked(&track.path())
+    } else {
+        FieldPath::default()
     }
 }
 
@@ -1134,6 +1226,65 @@ mod tests {
             Workload::from_json_any(r#"{"metadata":{}}"#),
             Err(ParseError::MissingKind)
         ));
+    }
+
+    /// ingress-nginx's examples had `value: true` in an env var: the error names the field,
+    /// whichever way the object is read.
+    #[test]
+    fn shape_errors_name_the_failing_field() {
+        let json = r#"{"kind":"Deployment","metadata":{"name":"web"},"spec":{"template":{"spec":
+            {"containers":[{"name":"a","env":[{"name":"X","value":true}]}]}}}}"#;
+        let want = "spec.template.spec.containers[0].env[0].value";
+        let from_text = Workload::from_json("Deployment", json).expect_err("must fail");
+        let value: serde_json::Value = serde_json::from_str(json).expect("json");
+        let from_value = Workload::from_value(&value).expect_err("must fail");
+        for err in [&from_text, &from_value] {
+            assert_eq!(err.path().map(ToString::to_string).as_deref(), Some(want));
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&format!("invalid Deployment object at {want}: invalid type: boolean `true`, expected a string")),
+                "{msg}"
+            );
+        }
+        // JSON text also says where in the text.
+        assert!(
+            from_text.to_string().contains("line 2 column"),
+            "{from_text}"
+        );
+
+        // Sequences, hand-written visitors and CronJob templates are tracked too.
+        let cases = [
+            (
+                r#"{"kind":"Pod","spec":{"containers":[{"name":"a"},{"name":"b","ports":[{"containerPort":"80"}]}]}}"#,
+                "spec.containers[1].ports[0].containerPort",
+            ),
+            (
+                r#"{"kind":"Pod","spec":{"volumes":[{"name":7}]}}"#,
+                "spec.volumes[0].name",
+            ),
+            (
+                r#"{"kind":"CronJob","spec":{"jobTemplate":{"spec":{"template":{"spec":{"hostNetwork":"yes"}}}}}}"#,
+                "spec.jobTemplate.spec.template.spec.hostNetwork",
+            ),
+            (
+                r#"{"kind":"Pod","metadata":{"labels":["a"]}}"#,
+                "metadata.labels",
+            ),
+        ];
+        for (json, want) in cases {
+            let err = Workload::from_json_any(json).expect_err(json);
+            assert_eq!(
+                err.path().map(ToString::to_string).as_deref(),
+                Some(want),
+                "{err}"
+            );
+        }
+        // An error about the object as a whole has no path.
+        let err = Workload::from_json("Pod", "[1]").expect_err("not an object");
+        assert!(err.path().is_none(), "{err}");
+        assert!(err.to_string().starts_with("invalid Pod object: "), "{err}");
+        let err = Workload::from_json("Pod", "{} x").expect_err("trailing characters");
+        assert!(err.path().is_none(), "{err}");
     }
 
     #[test]
