@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::config::Policy;
 use crate::engine::{self, Context, HpaInfo, Inventory, PdbInfo, Severity};
-use crate::workload::{Body, Kind, Workload};
+use crate::workload::{Body, FieldPath, FieldStep, Kind, Workload};
 
 mod yaml;
 
@@ -26,6 +27,24 @@ pub struct Document {
     pub line: usize,
     /// The object.
     pub value: serde_json::Value,
+    /// Where the object sits in its document: empty, or `items[i]` inside a `kind: List`.
+    pub at: Vec<FieldStep>,
+    /// The text of its file (shared by the file's documents), to find the line of a field
+    /// that fails to parse.
+    pub source: Arc<str>,
+}
+
+impl Document {
+    /// The 1-based line of `field` in this object, when the text has it there; else the line
+    /// where the document starts.
+    pub fn line_of(&self, field: Option<&FieldPath>) -> usize {
+        let Some(field) = field else {
+            return self.line;
+        };
+        let mut path = self.at.clone();
+        path.extend(field.0.iter().cloned());
+        yaml::line_of(&self.source, self.index, &path).unwrap_or(self.line)
+    }
 }
 
 /// A file or document that could not be read.
@@ -138,9 +157,16 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<
 /// keeps it an ordinary key too, since its keys are quoted. Such a key is an unknown field the
 /// API server drops or rejects, so what it holds never reaches the cluster, nor the rules.
 pub fn load_text(file: &str, text: &str, json: bool, loaded: &mut Loaded) {
+    let source: Arc<str> = Arc::from(text);
+    let at = |index, line| Origin {
+        file,
+        index,
+        line,
+        source: &source,
+    };
     if json {
         match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(v) => push_object(file, 0, 1, v, loaded),
+            Ok(v) => push_object(at(0, 1), Vec::new(), v, loaded),
             Err(e) => loaded.errors.push(LoadError {
                 file: file.to_owned(),
                 document: Some(0),
@@ -155,7 +181,7 @@ pub fn load_text(file: &str, text: &str, json: bool, loaded: &mut Loaded) {
         let line = starts.get(index).copied().unwrap_or(1);
         match yaml::read_document(text, doc) {
             Ok(serde_json::Value::Null) => {} // empty document (e.g. a trailing `---`)
-            Ok(v) => push_object(file, index, line, v, loaded),
+            Ok(v) => push_object(at(index, line), Vec::new(), v, loaded),
             Err(e) => {
                 loaded.errors.push(LoadError {
                     file: file.to_owned(),
@@ -197,7 +223,16 @@ fn document_starts(text: &str) -> Vec<usize> {
     starts
 }
 
-fn push_object(file: &str, index: usize, line: usize, v: serde_json::Value, loaded: &mut Loaded) {
+/// Where a document comes from.
+#[derive(Clone, Copy)]
+struct Origin<'a> {
+    file: &'a str,
+    index: usize,
+    line: usize,
+    source: &'a Arc<str>,
+}
+
+fn push_object(from: Origin<'_>, at: Vec<FieldStep>, v: serde_json::Value, loaded: &mut Loaded) {
     let is_list = v
         .get("kind")
         .and_then(|k| k.as_str())
@@ -207,26 +242,30 @@ fn push_object(file: &str, index: usize, line: usize, v: serde_json::Value, load
         if let serde_json::Value::Object(mut map) = v
             && let Some(serde_json::Value::Array(items)) = map.remove("items")
         {
-            for item in items {
-                push_object(file, index, line, item, loaded);
+            for (i, item) in items.into_iter().enumerate() {
+                let mut item_at = at.clone();
+                item_at.extend([FieldStep::Key("items".into()), FieldStep::Index(i)]);
+                push_object(from, item_at, item, loaded);
             }
         }
         return;
     }
     if !v.is_object() {
         loaded.errors.push(LoadError {
-            file: file.to_owned(),
-            document: Some(index),
-            line: Some(line),
+            file: from.file.to_owned(),
+            document: Some(from.index),
+            line: Some(from.line),
             message: "document is not an object".into(),
         });
         return;
     }
     loaded.documents.push(Document {
-        file: file.to_owned(),
-        index,
-        line,
+        file: from.file.to_owned(),
+        index: from.index,
+        line: from.line,
         value: v,
+        at,
+        source: from.source.clone(),
     });
 }
 
@@ -390,7 +429,7 @@ pub fn check(loaded: Loaded, policy: &Policy) -> CheckResult {
             Err(e) => result.errors.push(LoadError {
                 file: doc.file.clone(),
                 document: Some(doc.index),
-                line: Some(doc.line),
+                line: Some(doc.line_of(e.path())),
                 message: e.to_string(),
             }),
         }
@@ -654,6 +693,51 @@ mod tests {
                 .any(|(k, r)| k == "BulwarkException" && r == "exemption"),
             "{broken:?}"
         );
+    }
+
+    /// ingress-nginx's examples had `value: true` in an env var, reported as the whole
+    /// Deployment being invalid at its first line: the error names the field and its line, in
+    /// YAML (also inside a `List`) and in JSON.
+    #[test]
+    fn parse_errors_name_the_field_and_its_line() {
+        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: web:1\n        env:\n        - name: ENABLED\n          value: true\n";
+        let path = "spec.template.spec.containers[0].env[0].value";
+        let error = |file: &str, text: &str, json: bool| {
+            let mut loaded = Loaded::default();
+            load_text(file, text, json, &mut loaded);
+            let result = check(loaded, &Policy::default());
+            assert_eq!(result.errors.len(), 1, "{:?}", result.errors);
+            assert_eq!(result.exit_code(), 2);
+            result.errors[0].clone()
+        };
+        let e = error(
+            "f.yaml",
+            &format!("kind: ConfigMap\n---\n{deployment}"),
+            false,
+        );
+        assert_eq!((e.document, e.line), (Some(1), Some(14)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "f.yaml:14 (document 1): invalid Deployment object at {path}: invalid type: boolean `true`, expected a string"
+            )
+        );
+
+        let indented: String = deployment.lines().map(|l| format!("  {l}\n")).collect();
+        let list = format!("apiVersion: v1\nkind: List\nitems:\n- kind: ConfigMap\n-\n{indented}");
+        let e = error("list.yaml", &list, false);
+        assert_eq!(e.line, Some(17), "{e}");
+        assert!(e.message.contains(path), "{e}");
+
+        let v: serde_json::Value = serde_yaml_ng::from_str(deployment).expect("yaml");
+        let json = serde_json::to_string_pretty(&v).expect("json");
+        let line = json
+            .lines()
+            .position(|l| l.contains("\"value\": true"))
+            .expect("line")
+            + 1;
+        let e = error("f.json", &json, true);
+        assert_eq!(e.line, Some(line), "{e}\n{json}");
     }
 
     #[test]

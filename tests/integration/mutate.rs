@@ -120,6 +120,33 @@ pub fn bulwark(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// ingress-nginx's examples had `value: true` in an env var: `check` and `mutate` both name
+/// the field and the line it is on, and still handle the other documents.
+#[test]
+fn cli_parse_errors_name_the_field_and_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("nginx.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: controller\n        image: nginx:1\n        env:\n        - name: POD_NAME\n          valueFrom: {fieldRef: {fieldPath: metadata.name}}\n        - name: ENABLE_SSL\n          value: true\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let want = format!(
+        "{path}:18 (document 1): invalid Deployment object at spec.template.spec.containers[0].env[1].value: invalid type: boolean `true`, expected a string"
+    );
+    let (code, stdout, _) = bulwark(&["check", path]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stdout.contains(&format!("parse error: {want}")), "{stdout}");
+    let (code, _, stderr) = bulwark(&["check", "--output", "json", path]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains(&want), "{stderr}");
+    let (code, stdout, stderr) = bulwark(&["mutate", path]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains(&format!("error: {want}")), "{stderr}");
+    assert!(stdout.contains("kind: ConfigMap"), "{stdout}");
+}
+
 #[test]
 fn cli_prints_mutated_yaml_in_order_and_patches() {
     let dir = tempfile::tempdir().expect("tempdir");
