@@ -963,6 +963,24 @@ fn fixable(obj: &Value, kind: Kind, f: &Finding) -> bool {
                     .get("automountServiceAccountToken")
                     .is_none_or(Value::is_null)
         }
+        // A DaemonSet whose pods can surge gets the whole strategy when it has none.
+        "rolling-update" if kind == Kind::DaemonSet => {
+            let host_port = all.iter().any(|c| {
+                c.get("ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|p| {
+                        p.get("hostPort")
+                            .and_then(Value::as_i64)
+                            .is_some_and(|h| h != 0)
+                    })
+            });
+            obj.pointer("/spec/updateStrategy")
+                .is_none_or(Value::is_null)
+                && !is(pod.get("hostNetwork"), json!(true))
+                && !host_port
+        }
         "rolling-update" => {
             let s = obj.pointer("/spec/strategy").filter(|v| !v.is_null());
             let ty = s.and_then(|s| s.get("type")).and_then(Value::as_str);
