@@ -8,7 +8,7 @@
 //! - [`mutate`]: the baseline's defaults as RFC 6902 JSON patches.
 //! - [`offline`]: `bulwark check` / `bulwark mutate` on manifest files.
 //! - [`admission`]: AdmissionReview in, verdict out: modes, guards, warnings (no HTTP types).
-//! - [`cluster`]: Namespace/PDB/HPA reflector caches feeding the cluster-aware rules.
+//! - [`cluster`]: reflector caches (Namespaces, PDBs, HPAs, NetworkPolicies, quotas...) feeding the cluster-aware rules.
 //! - [`server`]: the HTTPS webhook: TLS accept loop and reload, handlers, health, metrics.
 //! - [`certs`]: rcgen-made CA and serving certificates.
 

@@ -11,7 +11,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::Policy;
-use crate::engine::{self, Context, HpaInfo, Inventory, PdbInfo, Severity};
+use crate::engine::{
+    self, Context, HpaInfo, Inventory, LimitRangeInfo, NetworkPolicyInfo, PdbInfo, PodsInfo,
+    QuotaInfo, Severity,
+};
 use crate::workload::{Body, FieldPath, FieldStep, Kind, Workload};
 
 mod yaml;
@@ -269,12 +272,17 @@ fn push_object(from: Origin<'_>, at: Vec<FieldStep>, v: serde_json::Value, loade
     });
 }
 
-/// The manifest set as the whole universe: PDBs and HPAs among the checked objects.
+/// The manifest set as the whole universe: PDBs, HPAs, NetworkPolicies, quotas and the
+/// workloads themselves among the checked objects.
 #[derive(Debug, Default)]
 pub struct ManifestInventory {
     pdbs: Vec<PdbInfo>,
     hpas: Vec<(String, String, String, HpaInfo)>,
     exceptions: Vec<engine::exemptions::Exception>,
+    network_policies: Vec<NetworkPolicyInfo>,
+    quotas: Vec<(String, QuotaInfo)>,
+    limit_ranges: Vec<(String, LimitRangeInfo)>,
+    workloads: Vec<(String, PodsInfo)>,
 }
 
 /// Objects without a namespace land in `default` when applied.
@@ -311,7 +319,36 @@ impl ManifestInventory {
                         inv.exceptions.push(e);
                     }
                 }
+                Body::NetworkPolicy(spec) => inv.network_policies.push(NetworkPolicyInfo {
+                    namespace: norm_ns(w.namespace()).to_owned(),
+                    name: w.name().to_owned(),
+                    spec: spec.clone(),
+                }),
+                Body::ResourceQuota(spec) => inv.quotas.push((
+                    norm_ns(w.namespace()).to_owned(),
+                    QuotaInfo {
+                        name: w.name().to_owned(),
+                        hard: spec.hard.keys().cloned().collect(),
+                    },
+                )),
+                Body::LimitRange(spec) => inv.limit_ranges.push((
+                    norm_ns(w.namespace()).to_owned(),
+                    LimitRangeInfo {
+                        name: w.name().to_owned(),
+                        limits: spec.limits.len(),
+                    },
+                )),
                 _ => {}
+            }
+            if let Some(labels) = w.pod_labels() {
+                inv.workloads.push((
+                    norm_ns(w.namespace()).to_owned(),
+                    PodsInfo {
+                        kind: w.kind_name.clone(),
+                        name: w.name().to_owned(),
+                        labels: labels.clone(),
+                    },
+                ));
             }
         }
         inv
@@ -355,9 +392,41 @@ impl Inventory for ManifestInventory {
         )
     }
 
+    fn network_policies(&self, namespace: &str) -> Option<Vec<NetworkPolicyInfo>> {
+        let ns = norm_ns(namespace);
+        Some(
+            self.network_policies
+                .iter()
+                .filter(|p| p.namespace == ns)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn resource_quotas(&self, namespace: &str) -> Option<Vec<QuotaInfo>> {
+        Some(in_namespace(&self.quotas, namespace))
+    }
+
+    fn limit_ranges(&self, namespace: &str) -> Option<Vec<LimitRangeInfo>> {
+        Some(in_namespace(&self.limit_ranges, namespace))
+    }
+
+    fn workloads(&self, namespace: &str) -> Option<Vec<PodsInfo>> {
+        Some(in_namespace(&self.workloads, namespace))
+    }
+
     fn is_complete(&self) -> bool {
         true
     }
+}
+
+/// The items of `all` in `namespace` (unset meaning `default`).
+fn in_namespace<T: Clone>(all: &[(String, T)], namespace: &str) -> Vec<T> {
+    let ns = norm_ns(namespace);
+    all.iter()
+        .filter(|(n, _)| n == ns)
+        .map(|(_, t)| t.clone())
+        .collect()
 }
 
 /// One finding located in a file, as `check --output json` prints it.

@@ -38,6 +38,14 @@ pub enum Kind {
     Namespace,
     /// bulwark.dev/v1alpha1 BulwarkException: an exemption granted by an exemption admin.
     BulwarkException,
+    /// networking.k8s.io/v1 Ingress.
+    Ingress,
+    /// networking.k8s.io/v1 NetworkPolicy.
+    NetworkPolicy,
+    /// core/v1 ResourceQuota.
+    ResourceQuota,
+    /// core/v1 LimitRange.
+    LimitRange,
     /// Any other kind: not evaluated.
     Other,
 }
@@ -58,6 +66,10 @@ impl Kind {
             "PodDisruptionBudget" => Kind::PodDisruptionBudget,
             "Namespace" => Kind::Namespace,
             "BulwarkException" => Kind::BulwarkException,
+            "Ingress" => Kind::Ingress,
+            "NetworkPolicy" => Kind::NetworkPolicy,
+            "ResourceQuota" => Kind::ResourceQuota,
+            "LimitRange" => Kind::LimitRange,
             _ => Kind::Other,
         }
     }
@@ -77,6 +89,10 @@ impl Kind {
             Kind::PodDisruptionBudget => "PodDisruptionBudget",
             Kind::Namespace => "Namespace",
             Kind::BulwarkException => "BulwarkException",
+            Kind::Ingress => "Ingress",
+            Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::ResourceQuota => "ResourceQuota",
+            Kind::LimitRange => "LimitRange",
             Kind::Other => "Other",
         }
     }
@@ -89,7 +105,13 @@ impl Kind {
             Kind::HorizontalPodAutoscaler => "autoscaling",
             Kind::PodDisruptionBudget => "policy",
             Kind::BulwarkException => "bulwark.dev",
-            Kind::Pod | Kind::ReplicationController | Kind::Namespace | Kind::Other => "",
+            Kind::Ingress | Kind::NetworkPolicy => "networking.k8s.io",
+            Kind::Pod
+            | Kind::ReplicationController
+            | Kind::Namespace
+            | Kind::ResourceQuota
+            | Kind::LimitRange
+            | Kind::Other => "",
         }
     }
 
@@ -761,6 +783,119 @@ pub struct PdbSpec {
     pub max_unavailable: Option<IntOrString>,
 }
 
+/// Ingress spec: the hosts it serves and the TLS it declares (the same fields in
+/// networking.k8s.io/v1 and the older v1beta1 versions).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct IngressSpec {
+    /// `tls`.
+    #[serde(deserialize_with = "null_default")]
+    pub tls: Vec<IngressTls>,
+    /// `rules`.
+    #[serde(deserialize_with = "null_default")]
+    pub rules: Vec<IngressRule>,
+    /// `defaultBackend`: only its presence matters.
+    pub default_backend: Option<IgnoredAny>,
+    /// `backend`, the v1beta1 name of `defaultBackend`.
+    pub backend: Option<IgnoredAny>,
+}
+
+/// One `spec.tls` entry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct IngressTls {
+    /// `hosts` the certificate covers.
+    #[serde(deserialize_with = "null_default")]
+    pub hosts: Vec<String>,
+    /// `secretName`.
+    pub secret_name: Option<String>,
+}
+
+/// One `spec.rules` entry: only its host matters.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct IngressRule {
+    /// `host`; unset or empty serves every hostname.
+    pub host: Option<String>,
+}
+
+/// NetworkPolicy spec: which pods it selects, for which directions, and whether an ingress
+/// rule lets everything in.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    /// `podSelector`; absent or `{}` selects every pod in the namespace.
+    pub pod_selector: Option<LabelSelector>,
+    /// `policyTypes` as written; see [`NetworkPolicySpec::directions`] for the defaults.
+    #[serde(deserialize_with = "null_default")]
+    pub policy_types: Vec<String>,
+    /// `ingress` rules.
+    #[serde(deserialize_with = "null_default")]
+    pub ingress: Vec<NetworkPolicyRule>,
+    /// `egress` rules: only whether there are any matters (they decide the default types).
+    #[serde(deserialize_with = "null_default")]
+    pub egress: Vec<IgnoredAny>,
+}
+
+/// One ingress rule of a NetworkPolicy: who may connect (`from`) on which `ports`. Only
+/// whether each is empty matters: an empty list means "all".
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct NetworkPolicyRule {
+    /// `from` peers.
+    #[serde(deserialize_with = "null_default")]
+    pub from: Vec<IgnoredAny>,
+    /// `ports`.
+    #[serde(deserialize_with = "null_default")]
+    pub ports: Vec<IgnoredAny>,
+}
+
+impl NetworkPolicySpec {
+    /// Whether the policy applies to (ingress, egress) traffic. Kubernetes defaults an
+    /// omitted or empty `policyTypes` to Ingress, plus Egress when there are egress rules.
+    pub fn directions(&self) -> (bool, bool) {
+        if self.policy_types.is_empty() {
+            return (true, !self.egress.is_empty());
+        }
+        let has = |t: &str| self.policy_types.iter().any(|p| p == t);
+        (has("Ingress"), has("Egress"))
+    }
+
+    /// The index of the first ingress rule that lets everything in (no `from`, no `ports`):
+    /// the pods it selects are then as open as without any policy, since policies add up.
+    pub fn open_ingress_rule(&self) -> Option<usize> {
+        if !self.directions().0 {
+            return None;
+        }
+        self.ingress
+            .iter()
+            .position(|r| r.from.is_empty() && r.ports.is_empty())
+    }
+
+    /// Whether the policy selects pods with `labels` (absent or empty selector: all).
+    pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.pod_selector.as_ref().is_none_or(|s| s.matches(labels))
+    }
+}
+
+/// ResourceQuota spec: which resources it caps.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ResourceQuotaSpec {
+    /// `hard`: the capped resources (values do not matter here).
+    #[serde(deserialize_with = "null_default")]
+    pub hard: BTreeMap<String, IgnoredAny>,
+}
+
+/// LimitRange spec.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct LimitRangeSpec {
+    /// `limits`: one entry per object type it defaults or bounds.
+    #[serde(deserialize_with = "null_default")]
+    pub limits: Vec<IgnoredAny>,
+}
+
 /// What the object is, beyond its metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
@@ -776,6 +911,14 @@ pub enum Body {
     Namespace,
     /// A BulwarkException.
     Exception(Box<ExceptionSpec>),
+    /// An Ingress.
+    Ingress(IngressSpec),
+    /// A NetworkPolicy.
+    NetworkPolicy(NetworkPolicySpec),
+    /// A ResourceQuota.
+    ResourceQuota(ResourceQuotaSpec),
+    /// A LimitRange.
+    LimitRange(LimitRangeSpec),
     /// Anything else.
     Other,
 }
@@ -953,6 +1096,22 @@ impl Workload {
                     t.metadata,
                     Body::Exception(Box::new(t.spec.unwrap_or_default())),
                 )
+            }
+            Kind::Ingress => {
+                let t = Typed::<IngressSpec>::deserialize(d)?;
+                (t.metadata, Body::Ingress(t.spec.unwrap_or_default()))
+            }
+            Kind::NetworkPolicy => {
+                let t = Typed::<NetworkPolicySpec>::deserialize(d)?;
+                (t.metadata, Body::NetworkPolicy(t.spec.unwrap_or_default()))
+            }
+            Kind::ResourceQuota => {
+                let t = Typed::<ResourceQuotaSpec>::deserialize(d)?;
+                (t.metadata, Body::ResourceQuota(t.spec.unwrap_or_default()))
+            }
+            Kind::LimitRange => {
+                let t = Typed::<LimitRangeSpec>::deserialize(d)?;
+                (t.metadata, Body::LimitRange(t.spec.unwrap_or_default()))
             }
             _ => (Typed::<IgnoredAny>::deserialize(d)?.metadata, Body::Other),
         };
@@ -1310,6 +1469,66 @@ mod tests {
             ..Default::default()
         };
         assert!(expr.matches(&labels));
+    }
+
+    #[test]
+    fn network_kinds_parse_with_kubernetes_defaults() {
+        let w = Workload::from_json_any(
+            r#"{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"p"},
+            "spec":{"podSelector":{},"egress":[{"to":[]}]}}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            (w.kind, w.kind.group()),
+            (Kind::NetworkPolicy, "networking.k8s.io")
+        );
+        let Body::NetworkPolicy(np) = &w.body else {
+            panic!("{w:?}")
+        };
+        // policyTypes omitted: Ingress always, Egress because there are egress rules.
+        assert_eq!(np.directions(), (true, true));
+        assert!(np.selects(&BTreeMap::new()));
+        assert_eq!(np.open_ingress_rule(), None);
+        let np = NetworkPolicySpec {
+            policy_types: vec!["Egress".into()],
+            ingress: vec![NetworkPolicyRule::default()],
+            ..NetworkPolicySpec::default()
+        };
+        // Ingress rules of an Egress-only policy are not in force.
+        assert_eq!(
+            (np.directions(), np.open_ingress_rule()),
+            ((false, true), None)
+        );
+        let np = NetworkPolicySpec {
+            ingress: vec![NetworkPolicyRule::default()],
+            ..NetworkPolicySpec::default()
+        };
+        assert_eq!(np.open_ingress_rule(), Some(0));
+
+        let w = Workload::from_json_any(
+            r#"{"kind":"Ingress","spec":{"tls":[{"hosts":["a.example.com"],"secretName":"s"}],
+            "rules":[{"host":"a.example.com","http":{}},{"http":{}}],"defaultBackend":{"service":{}}}}"#,
+        )
+        .expect("parses");
+        let Body::Ingress(ing) = &w.body else {
+            panic!("{w:?}")
+        };
+        assert_eq!(ing.tls[0].hosts, ["a.example.com"]);
+        assert_eq!(ing.rules.len(), 2);
+        assert_eq!(ing.rules[1].host, None);
+        assert!(ing.default_backend.is_some());
+        for (json, kind) in [
+            (
+                r#"{"kind":"ResourceQuota","spec":{"hard":{"pods":"10"}}}"#,
+                Kind::ResourceQuota,
+            ),
+            (
+                r#"{"kind":"LimitRange","spec":{"limits":[{"type":"Container"}]}}"#,
+                Kind::LimitRange,
+            ),
+        ] {
+            assert_eq!(Workload::from_json_any(json).expect("parses").kind, kind);
+        }
     }
 
     #[test]

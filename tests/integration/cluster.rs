@@ -1,7 +1,7 @@
 //! `bulwark::cluster::start` end to end: a real `kube::Client` over kube's mock transport
 //! (`tower_test::mock::pair`), answered by a small fake API server that dispatches on the
 //! request URI. The watcher of each kind first lists (`?limit=500`), then watches
-//! (`?watch=true&...&resourceVersion=N`); the three kinds' requests arrive concurrently.
+//! (`?watch=true&...&resourceVersion=N`); the kinds' requests arrive concurrently.
 //!
 //! The fake holds list responses back until the test opens a gate, so "before the caches
 //! synced" is observable; watch responses are streams the test writes events into.
@@ -42,9 +42,20 @@ enum Res {
     Pdbs,
     Hpas,
     Exceptions,
+    NetworkPolicies,
+    ResourceQuotas,
+    LimitRanges,
 }
 
-const ALL: [Res; 4] = [Res::Namespaces, Res::Pdbs, Res::Hpas, Res::Exceptions];
+const ALL: [Res; 7] = [
+    Res::Namespaces,
+    Res::Pdbs,
+    Res::Hpas,
+    Res::Exceptions,
+    Res::NetworkPolicies,
+    Res::ResourceQuotas,
+    Res::LimitRanges,
+];
 
 fn resource_of(path: &str) -> Option<Res> {
     match path {
@@ -52,6 +63,9 @@ fn resource_of(path: &str) -> Option<Res> {
         "/apis/policy/v1/poddisruptionbudgets" => Some(Res::Pdbs),
         "/apis/autoscaling/v2/horizontalpodautoscalers" => Some(Res::Hpas),
         "/apis/bulwark.dev/v1alpha1/bulwarkexceptions" => Some(Res::Exceptions),
+        "/apis/networking.k8s.io/v1/networkpolicies" => Some(Res::NetworkPolicies),
+        "/api/v1/resourcequotas" => Some(Res::ResourceQuotas),
+        "/api/v1/limitranges" => Some(Res::LimitRanges),
         _ => None,
     }
 }
@@ -258,6 +272,19 @@ fn exception(name: &str, rv: &str) -> Value {
             "rules": ["privileged"], "reason": "node agent, OPS-1", "expires": "2099-12-31"}})
 }
 
+/// A default-deny NetworkPolicy for every pod of `shop` (policyTypes left to the default).
+fn deny_all(rv: &str) -> Value {
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": "shop", "resourceVersion": rv},
+        "spec": {"podSelector": {}}})
+}
+
+fn quota() -> Value {
+    json!({"apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "compute", "namespace": "shop", "resourceVersion": "15"},
+        "spec": {"hard": {"requests.cpu": "10", "requests.memory": "20Gi"}}})
+}
+
 fn namespace_list(rv: &str, items: Vec<Value>) -> Value {
     list("NamespaceList", "v1", rv, items)
 }
@@ -305,6 +332,23 @@ fn initial_state() -> ApiState {
             vec![exception("api", "13")],
         ),
     );
+    st.lists.insert(
+        Res::NetworkPolicies,
+        list(
+            "NetworkPolicyList",
+            "networking.k8s.io/v1",
+            "100",
+            vec![deny_all("14")],
+        ),
+    );
+    st.lists.insert(
+        Res::ResourceQuotas,
+        list("ResourceQuotaList", "v1", "100", vec![quota()]),
+    );
+    st.lists.insert(
+        Res::LimitRanges,
+        list("LimitRangeList", "v1", "100", Vec::new()),
+    );
     // The first namespace watch fails with a 500: the watcher backs off and retries.
     st.fail_watches.insert(Res::Namespaces, vec![500]);
     st
@@ -345,8 +389,8 @@ async fn reflector_caches_through_the_kube_client() {
     let metrics = Arc::new(Metrics::default());
     let cluster = bulwark::cluster::start(client, readiness.clone(), metrics.clone());
 
-    // The four watchers list concurrently; the fake holds the lists back.
-    eventually("the four initial lists", || {
+    // The seven watchers list concurrently; the fake holds the lists back.
+    eventually("the seven initial lists", || {
         ALL.iter().all(|r| !api.requests(*r, false).is_empty())
     })
     .await;
@@ -365,6 +409,9 @@ async fn reflector_caches_through_the_kube_client() {
     assert!(cluster.pdbs("shop").is_none());
     assert!(cluster.hpa_for("shop", "Deployment", "web").is_none());
     assert!(cluster.exceptions("shop", "bulwark-system").is_none());
+    assert!(cluster.network_policies("shop").is_none());
+    assert!(cluster.resource_quotas("shop").is_none());
+    assert!(cluster.limit_ranges("shop").is_none());
     assert!(!readiness.cluster.load(Ordering::Relaxed));
     // Admission meanwhile: the namespace label is unknown, so the cluster default (enforce)
     // applies, and without HPA data `replicas` only warns.
@@ -417,6 +464,21 @@ async fn reflector_caches_through_the_kube_client() {
         Some("web")
     );
     assert_eq!(cluster.pdbs("legacy").map(|p| p.len()), Some(0));
+    // The isolation caches, read into what `bulwark check` reads from a manifest.
+    let policies = cluster.network_policies("shop").expect("synced");
+    assert_eq!(policies.len(), 1);
+    assert_eq!(
+        (policies[0].name.as_str(), policies[0].namespace.as_str()),
+        ("default-deny", "shop")
+    );
+    assert!(policies[0].spec.selects(&BTreeMap::new()), "{policies:?}");
+    assert_eq!(policies[0].spec.directions(), (true, false));
+    assert_eq!(cluster.network_policies("legacy").map(|p| p.len()), Some(0));
+    let quotas = cluster.resource_quotas("shop").expect("synced");
+    assert_eq!(quotas.len(), 1);
+    assert_eq!(quotas[0].hard, ["requests.cpu", "requests.memory"]);
+    assert_eq!(cluster.resource_quotas("legacy").map(|q| q.len()), Some(0));
+    assert_eq!(cluster.limit_ranges("shop").map(|l| l.len()), Some(0));
     let hpa_info = cluster
         .hpa_for("shop", "Deployment", "web")
         .expect("synced")

@@ -1212,7 +1212,7 @@ fn check_rbac(r: &Rendered, name: &str) {
         "{name}: explicit automount"
     );
 
-    // Least privilege: read-only on exactly the four reflected kinds.
+    // Least privilege: read-only on exactly the seven reflected kinds.
     let role = cluster_role(r, "bulwark", name);
     let read = ["get", "list", "watch"];
     let mut granted = BTreeSet::new();
@@ -1239,6 +1239,9 @@ fn check_rbac(r: &Rendered, name: &str) {
         ("policy", "poddisruptionbudgets"),
         ("autoscaling", "horizontalpodautoscalers"),
         (EXCEPTION_GROUP, EXCEPTION_PLURAL),
+        ("networking.k8s.io", "networkpolicies"),
+        ("", "resourcequotas"),
+        ("", "limitranges"),
     ]
     .into_iter()
     .map(|(g, r)| (g.to_owned(), r.to_owned()))
