@@ -27,6 +27,7 @@ static CATALOGUE: &[&dyn Rule] = &[
     &security::windows_host_process::WindowsHostProcess,
     // security beyond PSS
     &security::read_only_root_filesystem::ReadOnlyRootFilesystem,
+    &security::ingress_tls::IngressTls,
     // availability
     &availability::replicas::Replicas,
     &availability::liveness_probe::LivenessProbe,

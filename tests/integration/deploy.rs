@@ -2176,6 +2176,7 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
     want_validated.extend(set(&[
         "autoscaling/horizontalpodautoscalers",
         "policy/poddisruptionbudgets",
+        "networking.k8s.io/ingresses",
         "/namespaces",
     ]));
     assert_eq!(validated, want_validated, "{name}: validated resources");

@@ -6,6 +6,7 @@ mod fuzz;
 mod merge_keys;
 mod modes;
 mod mutate;
+mod network;
 mod pss;
 mod server;
 mod tenant;

@@ -2137,3 +2137,106 @@ fn audit_mode_never_mutates() {
     assert_eq!(psc["value"]["runAsNonRoot"], true, "{ops:#?}");
     assert!(psc["value"].get("seccompProfile").is_none(), "{ops:#?}");
 }
+
+/// An Ingress in `shop` serving `hosts`, with `tls` as its `spec.tls` (`Null`: none).
+fn ingress(hosts: &[&str], tls: Value) -> Value {
+    let rules: Vec<Value> = hosts
+        .iter()
+        .map(|h| {
+            json!({"host": h, "http": {"paths": [{"path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}})
+        })
+        .collect();
+    let mut spec = json!({"ingressClassName": "nginx", "rules": rules});
+    if !tls.is_null() {
+        spec["tls"] = tls;
+    }
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": "shop"}, "spec": spec})
+}
+
+#[test]
+fn ingress_tls_at_admission() {
+    use Mode::*;
+    let tls =
+        || json!([{"hosts": ["shop.example.com", "*.api.example.com"], "secretName": "web-tls"}]);
+    let annotated = set(
+        ingress(&["shop.example.com"], Value::Null),
+        "/metadata/annotations",
+        json!({"cert-manager.io/cluster-issuer": "letsencrypt"}),
+    );
+    run(vec![
+        Case::new(
+            "every host covered: allowed",
+            ENFORCE,
+            Some(unlabelled()),
+            ingress(&["shop.example.com", "v1.api.example.com"], tls()),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "no spec.tls: denied",
+            ENFORCE,
+            Some(unlabelled()),
+            ingress(&["shop.example.com"], Value::Null),
+            denied(&["ingress-tls"], &[]),
+        ),
+        Case::new(
+            "cert-manager annotation without spec.tls: denied",
+            ENFORCE,
+            Some(unlabelled()),
+            annotated,
+            denied(&["ingress-tls"], &[]),
+        ),
+        Case::new(
+            "a host two labels under the wildcard: denied",
+            ENFORCE,
+            Some(unlabelled()),
+            ingress(&["shop.example.com", "a.v1.api.example.com"], tls()),
+            denied(&["ingress-tls"], &[]),
+        ),
+        Case::new(
+            "no host: denied",
+            ENFORCE,
+            Some(unlabelled()),
+            remove(ingress(&["shop.example.com"], tls()), "/spec/rules/0/host"),
+            denied(&["ingress-tls"], &[]),
+        ),
+        Case::new(
+            "no spec.tls, audit namespace: audited",
+            ENFORCE,
+            Some(labelled("audit")),
+            ingress(&["shop.example.com"], Value::Null),
+            warned(Audit, &["ingress-tls"]),
+        ),
+        Case::new(
+            "no spec.tls, without cluster data: still denied (the object says it all)",
+            ENFORCE,
+            None,
+            ingress(&["shop.example.com"], Value::Null),
+            denied(&["ingress-tls"], &[]),
+        ),
+        Case::new(
+            "an UPDATE that drops a host's TLS: denied",
+            ENFORCE,
+            Some(unlabelled()),
+            ingress(&["shop.example.com", "new.example.com"], tls()),
+            denied(&["ingress-tls"], &[]),
+        )
+        .update(ingress(&["shop.example.com"], tls())),
+    ]);
+    // The denial names the host's field.
+    let policy = policy(ENFORCE);
+    let out = review(
+        &policy,
+        Some(&unlabelled()),
+        "CREATE",
+        &ingress(&["shop.example.com"], Value::Null),
+        None,
+        DEV,
+    );
+    let (_, msg) = out.status.expect("denied");
+    assert!(
+        msg.contains("[ingress-tls] spec.rules[0].host: host \"shop.example.com\""),
+        "{msg}"
+    );
+}
