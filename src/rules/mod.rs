@@ -28,6 +28,7 @@ static CATALOGUE: &[&dyn Rule] = &[
     // security beyond PSS
     &security::read_only_root_filesystem::ReadOnlyRootFilesystem,
     &security::ingress_tls::IngressTls,
+    &security::network_policy::NetworkPolicy,
     // availability
     &availability::replicas::Replicas,
     &availability::liveness_probe::LivenessProbe,

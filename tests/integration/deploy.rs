@@ -2177,6 +2177,7 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
         "autoscaling/horizontalpodautoscalers",
         "policy/poddisruptionbudgets",
         "networking.k8s.io/ingresses",
+        "networking.k8s.io/networkpolicies",
         "/namespaces",
     ]));
     assert_eq!(validated, want_validated, "{name}: validated resources");

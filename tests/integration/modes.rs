@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bulwark::admission::{Admission, Cluster, Decision, Endpoint, MODE_LABEL, Outcome};
 use bulwark::config::{Mode, Policy};
 use bulwark::engine::exemptions::{Exception, LEGACY_EXEMPT, parse_date};
-use bulwark::engine::{HpaInfo, Inventory, PdbInfo, Severity};
+use bulwark::engine::{HpaInfo, Inventory, NetworkPolicyInfo, PdbInfo, QuotaInfo, Severity};
 use bulwark::workload::{IntOrString, LabelSelector};
 use serde_json::{Value, json};
 
@@ -32,6 +32,9 @@ struct Fake {
     pdbs: Vec<PdbInfo>,
     hpas: Vec<(String, String, String, HpaInfo)>,
     exceptions: Vec<Exception>,
+    /// `None`: the fake has no data on them (as a cluster without the watch).
+    network_policies: Option<Vec<NetworkPolicyInfo>>,
+    quotas: Option<Vec<(String, QuotaInfo)>>,
 }
 
 impl Inventory for Fake {
@@ -64,6 +67,26 @@ impl Inventory for Fake {
                 .cloned()
                 .collect()
         })
+    }
+
+    fn network_policies(&self, namespace: &str) -> Option<Vec<NetworkPolicyInfo>> {
+        let all = self.network_policies.as_ref().filter(|_| self.synced)?;
+        Some(
+            all.iter()
+                .filter(|p| p.namespace == namespace)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn resource_quotas(&self, namespace: &str) -> Option<Vec<QuotaInfo>> {
+        let all = self.quotas.as_ref().filter(|_| self.synced)?;
+        Some(
+            all.iter()
+                .filter(|(ns, _)| ns == namespace)
+                .map(|(_, q)| q.clone())
+                .collect(),
+        )
     }
 
     fn is_complete(&self) -> bool {
@@ -122,6 +145,8 @@ fn cluster(ns_labels: &[(&str, &str)]) -> Fake {
         pdbs: vec![pdb("web", None, Some(IntOrString::Int(1)))],
         hpas: Vec::new(),
         exceptions: Vec::new(),
+        network_policies: None,
+        quotas: None,
     }
 }
 
@@ -2239,4 +2264,135 @@ fn ingress_tls_at_admission() {
         msg.contains("[ingress-tls] spec.rules[0].host: host \"shop.example.com\""),
         "{msg}"
     );
+}
+
+/// A NetworkPolicy in `shop` with `spec`, as an object.
+fn network_policy_object(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "shop"}, "spec": spec})
+}
+
+/// `c` with these NetworkPolicies (objects, read as `bulwark check` reads them).
+fn with_network_policies(mut c: Fake, policies: &[Value]) -> Fake {
+    c.network_policies = Some(
+        policies
+            .iter()
+            .map(|v| {
+                let w = bulwark::workload::Workload::from_value(v).expect("a policy parses");
+                let bulwark::workload::Body::NetworkPolicy(spec) = w.body else {
+                    panic!("not a NetworkPolicy: {v}")
+                };
+                NetworkPolicyInfo {
+                    namespace: w.meta.namespace.clone().unwrap_or_default(),
+                    name: w.meta.name.clone().unwrap_or_default(),
+                    spec,
+                }
+            })
+            .collect(),
+    );
+    c
+}
+
+#[test]
+fn network_policy_at_admission() {
+    use Mode::*;
+    let deny_all = || network_policy_object("default-deny", json!({"podSelector": {}}));
+    let open = || {
+        network_policy_object(
+            "allow-all",
+            json!({"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]}),
+        )
+    };
+    let egress_only = || {
+        network_policy_object(
+            "egress",
+            json!({"podSelector": {}, "policyTypes": ["Egress"]}),
+        )
+    };
+    let np = |policies: &[Value]| Some(with_network_policies(unlabelled(), policies));
+    let as_error = "rules:\n  network-policy: {severity: error}\n";
+    run(vec![
+        Case::new(
+            "default deny in the namespace: clean",
+            ENFORCE,
+            np(&[deny_all()]),
+            good_deploy(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "no NetworkPolicy: a warning at admission (it may come next)",
+            ENFORCE,
+            np(&[]),
+            good_deploy(),
+            warned(Enforce, &["network-policy"]),
+        ),
+        Case::new(
+            "no NetworkPolicy at severity error: still a warning",
+            as_error,
+            np(&[]),
+            good_deploy(),
+            warned(Enforce, &["network-policy"]),
+        ),
+        Case::new(
+            "only an Egress policy: a warning",
+            ENFORCE,
+            np(&[egress_only()]),
+            good_deploy(),
+            warned(Enforce, &["network-policy"]),
+        ),
+        Case::new(
+            "a policy letting everyone in, beside a default deny, at severity error: denied",
+            as_error,
+            np(&[deny_all(), open()]),
+            good_deploy(),
+            denied(&["network-policy"], &[]),
+        ),
+        Case::new(
+            "no NetworkPolicy, audit namespace: audited",
+            ENFORCE,
+            Some(with_network_policies(labelled("audit"), &[])),
+            good_deploy(),
+            warned(Audit, &["network-policy"]),
+        ),
+        Case::new(
+            "caches not synced: no finding",
+            ENFORCE,
+            Some(Fake {
+                synced: false,
+                ..with_network_policies(unlabelled(), &[])
+            }),
+            good_deploy(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "a Pod the ReplicaSet controller made: judged through its owner",
+            ENFORCE,
+            np(&[]),
+            controlled(good_deploy(), "Pod", "ReplicaSet"),
+            allowed(Enforce),
+        )
+        .by(REPLICASET_CONTROLLER),
+        Case::new(
+            "the same Pod written by a tenant: judged as itself",
+            ENFORCE,
+            np(&[]),
+            controlled(good_deploy(), "Pod", "ReplicaSet"),
+            warned(Enforce, &["network-policy"]),
+        ),
+        // NetworkPolicy writes.
+        Case::new(
+            "NetworkPolicy object letting everyone in: flagged",
+            ENFORCE,
+            np(&[]),
+            open(),
+            warned(Enforce, &["network-policy"]),
+        ),
+        Case::new(
+            "NetworkPolicy object default deny: allowed",
+            ENFORCE,
+            np(&[]),
+            deny_all(),
+            allowed(Enforce),
+        ),
+    ]);
 }

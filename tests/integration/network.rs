@@ -98,3 +98,74 @@ fn ingress_tls_offline() {
         ]
     );
 }
+
+/// Two Deployments in `shop`, one in `other`, a CronJob and a host-network DaemonSet in
+/// `shop`; `policies` added to the set.
+fn workloads_and(policies: &str) -> String {
+    let deployment = |name: &str, ns: &str, app: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  selector: {{matchLabels: {{app: {app}}}}}\n  template:\n    metadata: {{labels: {{app: {app}}}}}\n    spec: {{containers: [{{name: a, image: 'a:1'}}]}}\n---\n"
+        )
+    };
+    format!(
+        "{}{}{}apiVersion: batch/v1\nkind: CronJob\nmetadata: {{name: report, namespace: shop}}\nspec:\n  schedule: '@daily'\n  jobTemplate: {{spec: {{template: {{metadata: {{labels: {{app: report}}}}, spec: {{restartPolicy: Never, containers: [{{name: a, image: 'a:1'}}]}}}}}}}}\n---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {{name: agent, namespace: shop}}\nspec:\n  template: {{metadata: {{labels: {{app: agent}}}}, spec: {{hostNetwork: true, containers: [{{name: a, image: 'a:1'}}]}}}}\n---\n{policies}",
+        deployment("front-end", "shop", "front-end"),
+        deployment("backend", "shop", "backend"),
+        deployment("web", "other", "web"),
+    )
+}
+
+#[test]
+fn network_policy_offline() {
+    let rules = ["network-policy"];
+    // No policy anywhere: every pod-running workload but the host-network one.
+    let (_, f) = check(&workloads_and(""), &rules);
+    let objects: Vec<&str> = f.iter().map(|(_, o, _, _)| o.as_str()).collect();
+    assert_eq!(
+        objects,
+        [
+            "Deployment/front-end",
+            "Deployment/backend",
+            "Deployment/web",
+            "CronJob/report"
+        ]
+    );
+    assert!(f.iter().all(|(_, _, _, sev)| sev == "warning"), "{f:?}");
+    assert_eq!(f[3].2, "spec.jobTemplate.spec.template.metadata.labels");
+
+    // A default deny in `shop` covers its workloads; `other` still has none.
+    let deny = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: shop}\nspec: {podSelector: {}}\n";
+    let (_, f) = check(&workloads_and(deny), &rules);
+    assert_eq!(
+        f,
+        [finding(
+            "network-policy",
+            "Deployment/web",
+            "spec.template.metadata.labels",
+            "warning"
+        )]
+    );
+
+    // A policy whose label has a typo selects nothing: said on the policy, and the pod it
+    // meant to protect is still unprotected. A policy letting everyone in is said on both.
+    let typo = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: front, namespace: shop}\nspec: {podSelector: {matchLabels: {app: frontend}}, ingress: [{from: [{podSelector: {}}]}]}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: open, namespace: shop}\nspec: {podSelector: {matchLabels: {app: backend}}, ingress: [{}]}\n";
+    let (_, f) = check(&workloads_and(typo), &rules);
+    let shop: Vec<_> = f
+        .iter()
+        .filter(|(_, o, _, _)| o != "Deployment/web")
+        .map(|(_, o, p, _)| (o.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(
+        shop,
+        [
+            ("Deployment/front-end", "spec.template.metadata.labels"),
+            ("Deployment/backend", "spec.template.metadata.labels"),
+            (
+                "CronJob/report",
+                "spec.jobTemplate.spec.template.metadata.labels"
+            ),
+            ("NetworkPolicy/front", "spec.podSelector"),
+            ("NetworkPolicy/open", "spec.ingress[0]"),
+        ]
+    );
+}
