@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use time::{Date, OffsetDateTime};
+
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
@@ -16,6 +18,11 @@ pub enum CertError {
     /// rcgen failed.
     #[error("cannot generate certificate: {0}")]
     Generate(#[from] rcgen::Error),
+    /// The requested validity is not a usable number of days.
+    #[error(
+        "a certificate valid for {0} days is impossible: it must be at least 1 day and end by the year 9999"
+    )]
+    Validity(i64),
     /// Writing a file failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -47,9 +54,35 @@ impl Bundle {
 /// Makes a fresh CA and a serving certificate for `names` (DNS names or IP addresses),
 /// valid for `days` days from today.
 pub fn generate(ca_name: &str, names: &[String], days: i64) -> Result<Bundle, CertError> {
-    let today = crate::engine::exemptions::today();
-    let (y0, m0, d0) = civil_from_days(today - 1); // a day of slack for clock skew
-    let (y1, m1, d1) = civil_from_days(today + days);
+    generate_on(crate::clock::today(), ca_name, names, days)
+}
+
+/// The validity window of certificates made on `today` for `days` days: from midnight UTC of
+/// the day before (a day of slack for clients whose clock is behind ours) to midnight UTC
+/// `days` days after today.
+fn validity(today: Date, days: i64) -> Result<(OffsetDateTime, OffsetDateTime), CertError> {
+    let invalid = || CertError::Validity(days);
+    if days < 1 {
+        return Err(invalid());
+    }
+    // Through the Julian day number: `time::Duration::days` would panic on a huge `days`.
+    let end = i64::from(today.to_julian_day())
+        .checked_add(days)
+        .and_then(|jd| i32::try_from(jd).ok())
+        .and_then(|jd| Date::from_julian_day(jd).ok())
+        .ok_or_else(invalid)?;
+    let start = today.previous_day().ok_or_else(invalid)?;
+    Ok((start.midnight().assume_utc(), end.midnight().assume_utc()))
+}
+
+/// [`generate`] with today's date given, so tests can pin the validity dates.
+fn generate_on(
+    today: Date,
+    ca_name: &str,
+    names: &[String],
+    days: i64,
+) -> Result<Bundle, CertError> {
+    let (not_before, not_after) = validity(today, days)?;
 
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -58,8 +91,8 @@ pub fn generate(ca_name: &str, names: &[String], days: i64) -> Result<Bundle, Ce
     ca_params
         .distinguished_name
         .push(DnType::CommonName, ca_name);
-    ca_params.not_before = rcgen::date_time_ymd(y0, m0, d0);
-    ca_params.not_after = rcgen::date_time_ymd(y1, m1, d1);
+    ca_params.not_before = not_before;
+    ca_params.not_after = not_after;
     let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
 
@@ -71,8 +104,8 @@ pub fn generate(ca_name: &str, names: &[String], days: i64) -> Result<Bundle, Ce
     );
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.not_before = rcgen::date_time_ymd(y0, m0, d0);
-    params.not_after = rcgen::date_time_ymd(y1, m1, d1);
+    params.not_before = not_before;
+    params.not_after = not_after;
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let cert = params.signed_by(&key, &ca)?;
     Ok(Bundle {
@@ -138,31 +171,52 @@ pub fn dev(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), CertError> {
     Ok((cert, key, ca))
 }
 
-/// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i32, u8, u8) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use time::macros::{date, datetime};
+
+    fn der(pem: &str) -> rustls_pki_types::CertificateDer<'static> {
+        rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes()).expect("pem")
+    }
+
+    /// (notBefore, notAfter) of a PEM certificate.
+    fn validity_of(pem: &str) -> (OffsetDateTime, OffsetDateTime) {
+        let der = der(pem);
+        let (_, x) = x509_parser::parse_x509_certificate(&der).expect("x509");
+        let v = x.validity();
+        (v.not_before.to_datetime(), v.not_after.to_datetime())
+    }
+
     #[test]
-    fn civil_round_trip() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        let d = crate::engine::exemptions::parse_date("2026-11-23").expect("date");
-        assert_eq!(civil_from_days(d), (2026, 11, 23));
-        assert_eq!(civil_from_days(d + 38), (2026, 12, 31));
-        assert_eq!(civil_from_days(d + 39), (2027, 1, 1));
+    fn validity_starts_the_day_before_and_lasts_the_days_asked() {
+        let b = generate_on(date!(2026 - 12 - 31), "test CA", &["a".into()], 1).expect("certs");
+        let expected = (
+            datetime!(2026-12-30 00:00 UTC),
+            datetime!(2027-01-01 00:00 UTC),
+        );
+        assert_eq!(validity_of(&b.ca_pem), expected, "CA");
+        assert_eq!(validity_of(&b.cert_pem), expected, "serving certificate");
+        // Across a leap day and a year start.
+        assert_eq!(
+            validity(date!(2028 - 01 - 01), 365).expect("validity"),
+            (
+                datetime!(2027-12-31 00:00 UTC),
+                datetime!(2028-12-31 00:00 UTC)
+            )
+        );
+    }
+
+    #[test]
+    fn impossible_validities_are_errors_not_panics() {
+        for days in [0, -1, 3_000_000, i64::MAX] {
+            let e = generate_on(date!(2026 - 01 - 31), "CA", &["a".into()], days)
+                .err()
+                .unwrap_or_else(|| panic!("{days} days accepted"));
+            assert!(matches!(e, CertError::Validity(d) if d == days), "{e}");
+            assert!(e.to_string().contains(&format!("{days} days")), "{e}");
+        }
     }
 
     #[test]
@@ -170,8 +224,7 @@ mod tests {
         let b = generate("test CA", &service_names("bulwark", "ns"), 30).expect("generates");
         assert!(b.ca_pem.contains("BEGIN CERTIFICATE"));
         assert!(b.key_pem.contains("PRIVATE KEY"));
-        let der = rustls_pki_types::pem::PemObject::from_pem_slice(b.cert_pem.as_bytes());
-        let der: rustls_pki_types::CertificateDer = der.expect("pem");
+        let der = der(&b.cert_pem);
         let (_, x) = x509_parser::parse_x509_certificate(&der).expect("x509");
         let sans: Vec<String> = x
             .subject_alternative_name()

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark::server::{self, Options, Readiness, ServeConfig, metrics::Metrics, tls::CertStore};
+use bulwark::health::{Metrics, Readiness};
+use bulwark::server::{self, Options, ServeConfig, tls::CertStore};
 
-/// Flags of `bulwark serve`.
+/// Flags of `bulwark serve`. Tunables default to [`Options::default`], so the library and
+/// the command line cannot disagree.
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Serving certificate (PEM). Without --cert/--key a development CA and certificate
@@ -33,20 +35,20 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// Largest accepted request body, in bytes.
-    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    #[arg(long, default_value_t = Options::default().max_body_bytes)]
     pub max_body_bytes: usize,
     /// Most concurrent connections.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = Options::default().max_connections)]
     pub max_connections: usize,
     /// Seconds in-flight requests get to finish after SIGTERM.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = Options::default().shutdown_timeout.as_secs())]
     pub shutdown_timeout: u64,
     /// Seconds to keep answering after SIGTERM, each answer with `Connection: close`, so
     /// clients holding keep-alive connections move on without losing a request.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = Options::default().drain.as_secs())]
     pub drain_seconds: u64,
     /// Seconds between checks of the certificate files for rotation.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = Options::default().cert_reload_interval.as_secs())]
     pub cert_reload_interval: u64,
     /// bulwark's own namespace (always exempt).
     #[arg(long, env = "POD_NAMESPACE", default_value = "bulwark-system")]

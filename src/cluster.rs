@@ -21,8 +21,7 @@ use kube::{Api, Client, Resource};
 use crate::admission::Cluster;
 use crate::engine::exemptions::Exception;
 use crate::engine::{HpaInfo, Inventory, LimitRangeInfo, NetworkPolicyInfo, PdbInfo, QuotaInfo};
-use crate::server::Readiness;
-use crate::server::metrics::Metrics;
+use crate::health::{Metrics, Readiness};
 use crate::workload::{
     IntOrString, LabelSelector, NetworkPolicyRule, NetworkPolicySpec, SelectorRequirement, Workload,
 };

@@ -4,11 +4,13 @@
 //! Every key is checked: an unknown key, a parameter given to the wrong rule or an unknown
 //! rule id is an error naming the key, so a typo never silently weakens enforcement.
 
+use std::any::TypeId;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{PssLevel, RuleMeta, Severity};
+use crate::engine::{AnyParams, PssLevel, RuleParams, Severity};
 use crate::rules;
 
 /// The default policy file, embedded: it documents every key and equals [`Policy::default`]
@@ -69,53 +71,6 @@ pub struct EffectiveRule {
     pub severity: Severity,
     /// Mode override for this rule (`None`: the namespace/cluster mode).
     pub mode: Option<Mode>,
-}
-
-/// Rule parameters with their defaults. Each belongs to one rule (see `RuleMeta::params`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Params {
-    /// `replicas.minReplicas`: fewest replicas a replicated workload may run.
-    pub min_replicas: i64,
-    /// `image-tag.requireDigest`: require `@sha256:` digests (production clusters).
-    pub require_digest: bool,
-    /// `resources.ephemeralStorage`: also require ephemeral-storage requests and limits.
-    pub ephemeral_storage: bool,
-    /// `labels.required`: labels every workload and its pod template must carry.
-    pub required_labels: Vec<String>,
-    /// `secret-env.patterns`: substrings (case-insensitive) of env names that hold secrets.
-    pub secret_patterns: Vec<String>,
-    /// `namespace-pod-security.level`: lowest acceptable `pod-security.kubernetes.io/enforce`.
-    pub namespace_level: PssLevel,
-    /// `disruption-budget.denyWhenMissing`: at admission, a missing PDB is only a warning
-    /// (apply order is not guaranteed) unless this is true.
-    pub deny_missing_pdb: bool,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            min_replicas: 2,
-            require_digest: false,
-            ephemeral_storage: false,
-            required_labels: vec!["app.kubernetes.io/name".into()],
-            secret_patterns: [
-                "PASSWORD",
-                "PASSWD",
-                "SECRET",
-                "TOKEN",
-                "API_KEY",
-                "APIKEY",
-                "PRIVATE_KEY",
-                "CREDENTIAL",
-                "ACCESS_KEY",
-            ]
-            .map(String::from)
-            .to_vec(),
-            namespace_level: PssLevel::Restricted,
-            deny_missing_pdb: false,
-        }
-    }
 }
 
 /// Exemptions by policy.
@@ -179,20 +134,18 @@ struct PolicyFile {
     admission: Option<AdmissionConfig>,
 }
 
-/// One rule's section of the policy file: common keys plus that rule's parameters.
+/// One rule's section of the policy file: the keys every rule has, plus that rule's own
+/// parameters, left raw here and parsed by the rule's [`ParamsSpec`](crate::engine::ParamsSpec).
 #[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 struct RuleFile {
     enabled: Option<bool>,
     severity: Option<Severity>,
     mode: Option<Mode>,
-    min_replicas: Option<i64>,
-    require_digest: Option<bool>,
-    ephemeral_storage: Option<bool>,
-    required: Option<Vec<String>>,
-    patterns: Option<Vec<String>>,
-    level: Option<PssLevel>,
-    deny_when_missing: Option<bool>,
+    // Not `deny_unknown_fields` (serde cannot combine it with `flatten`): every other key
+    // lands here, and the rule's spec rejects the ones it does not know, naming them.
+    #[serde(flatten)]
+    params: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Namespaces bulwark never evaluates whatever the policy says: the control plane's (a
@@ -307,8 +260,25 @@ pub enum ConfigError {
     },
 }
 
+/// One rule's parameters as the policy holds them.
+#[derive(Debug, Clone)]
+struct ParamSlot {
+    /// Catalogue index of the rule that declares them.
+    rule: usize,
+    /// Their type, the key rules read them by.
+    type_id: TypeId,
+    value: Box<dyn AnyParams>,
+}
+
+// By hand: `#[derive(PartialEq)]` cannot compare a `Box<dyn Trait>` field (rust#31740).
+impl PartialEq for ParamSlot {
+    fn eq(&self, other: &Self) -> bool {
+        self.rule == other.rule && *self.value == *other.value
+    }
+}
+
 /// The effective policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     /// PSS level the security rules enforce.
     pub pod_security: PssLevel,
@@ -316,8 +286,6 @@ pub struct Policy {
     pub mode: Mode,
     /// Cluster-wide or namespace opt-in.
     pub scope: Scope,
-    /// Rule parameters.
-    pub params: Params,
     /// Exemptions.
     pub exemptions: Exemptions,
     /// Mutation defaults.
@@ -326,6 +294,8 @@ pub struct Policy {
     pub admission: AdmissionConfig,
     /// Per-rule settings, indexed like [`rules::catalogue`].
     rules: Vec<EffectiveRule>,
+    /// The parameters of the rules that take any, in catalogue order.
+    params: Vec<ParamSlot>,
 }
 
 impl Default for Policy {
@@ -334,7 +304,6 @@ impl Default for Policy {
             pod_security: PssLevel::Restricted,
             mode: Mode::Enforce,
             scope: Scope::Cluster,
-            params: Params::default(),
             exemptions: Exemptions::default(),
             mutation: crate::mutate::MutationConfig::default(),
             admission: AdmissionConfig::default(),
@@ -344,6 +313,18 @@ impl Default for Policy {
                     enabled: r.meta().enabled_by_default,
                     severity: r.meta().severity,
                     mode: None,
+                })
+                .collect(),
+            params: rules::catalogue()
+                .iter()
+                .enumerate()
+                .filter_map(|(rule, r)| {
+                    let spec = r.params()?;
+                    Some(ParamSlot {
+                        rule,
+                        type_id: spec.type_id(),
+                        value: spec.default_value(),
+                    })
                 })
                 .collect(),
         }
@@ -359,6 +340,40 @@ impl Policy {
     /// Settings of the rule `id`, if it exists.
     pub fn rule_by_id(&self, id: &str) -> Option<EffectiveRule> {
         rules::index_of(id).map(|i| self.rules[i])
+    }
+
+    /// The parameters of type `P`, declared by one rule (`cx.policy.params::<Params>()` in
+    /// that rule's check). Never fails: a type no rule of the catalogue declares reads as its
+    /// default.
+    pub fn params<P: RuleParams>(&self) -> Cow<'_, P> {
+        let id = TypeId::of::<P>();
+        self.params
+            .iter()
+            .find(|s| s.type_id == id)
+            .and_then(|s| s.value.as_any().downcast_ref::<P>())
+            .map_or_else(|| Cow::Owned(P::default()), Cow::Borrowed)
+    }
+
+    /// Replaces the parameters of type `P` (tests, programmatic policies); they are not
+    /// validated. Returns false, changing nothing, when no rule declares `P`.
+    #[must_use = "false means no rule takes these parameters"]
+    pub fn set_params<P: RuleParams>(&mut self, params: P) -> bool {
+        let id = TypeId::of::<P>();
+        match self.params.iter_mut().find(|s| s.type_id == id) {
+            Some(slot) => {
+                slot.value = Box::new(params);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The parameters of the rule at catalogue index `index`, if it takes any.
+    pub fn rule_params(&self, index: usize) -> Option<&dyn AnyParams> {
+        self.params
+            .iter()
+            .find(|s| s.rule == index)
+            .map(|s| &*s.value)
     }
 
     /// Loads a policy file from disk.
@@ -422,44 +437,29 @@ impl Policy {
                     format!("unknown rule id (known: {})", rules::ids().join(", ")),
                 ));
             };
-            let meta = rules::catalogue()[index].meta();
-            check_params(meta, rf).map_err(|p| {
-                key(
-                    format!("rules.{id}.{p}"),
-                    format!(
-                        "not a parameter of this rule (its parameters: {})",
-                        if meta.params.is_empty() {
-                            "none".into()
-                        } else {
-                            meta.params.join(", ")
-                        }
-                    ),
-                )
-            })?;
+            let spec = rules::catalogue()[index].params();
+            match spec {
+                Some(spec) => {
+                    let value = spec
+                        .parse(&rf.params)
+                        .map_err(|e| key(join_key(&format!("rules.{id}"), &e.key), e.reason))?;
+                    if let Some(slot) = policy.params.iter_mut().find(|s| s.rule == index) {
+                        slot.value = value;
+                    }
+                }
+                None => {
+                    if let Some(p) = rf.params.keys().next() {
+                        return Err(key(
+                            format!("rules.{id}.{p}"),
+                            "not a parameter of this rule (its parameters: none)".into(),
+                        ));
+                    }
+                }
+            }
             let eff = &mut policy.rules[index];
             eff.enabled = rf.enabled.unwrap_or(eff.enabled);
             eff.severity = rf.severity.unwrap_or(eff.severity);
             eff.mode = rf.mode.or(eff.mode);
-            let p = &mut policy.params;
-            if let Some(v) = rf.min_replicas {
-                if v < 1 {
-                    return Err(key(
-                        format!("rules.{id}.minReplicas"),
-                        "must be at least 1".into(),
-                    ));
-                }
-                p.min_replicas = v;
-            }
-            p.require_digest = rf.require_digest.unwrap_or(p.require_digest);
-            p.ephemeral_storage = rf.ephemeral_storage.unwrap_or(p.ephemeral_storage);
-            if let Some(v) = &rf.required {
-                p.required_labels = v.clone();
-            }
-            if let Some(v) = &rf.patterns {
-                p.secret_patterns = v.iter().map(|s| s.to_ascii_uppercase()).collect();
-            }
-            p.namespace_level = rf.level.unwrap_or(p.namespace_level);
-            p.deny_missing_pdb = rf.deny_when_missing.unwrap_or(p.deny_missing_pdb);
         }
         for (i, w) in file.exemptions.workloads.iter().enumerate() {
             if w.name.is_empty() {
@@ -496,23 +496,13 @@ fn check_rule_ids(ids: &[String], at: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Returns the first parameter set in `rf` that `meta` does not accept.
-fn check_params(meta: &RuleMeta, rf: &RuleFile) -> Result<(), &'static str> {
-    let set = [
-        ("minReplicas", rf.min_replicas.is_some()),
-        ("requireDigest", rf.require_digest.is_some()),
-        ("ephemeralStorage", rf.ephemeral_storage.is_some()),
-        ("required", rf.required.is_some()),
-        ("patterns", rf.patterns.is_some()),
-        ("level", rf.level.is_some()),
-        ("denyWhenMissing", rf.deny_when_missing.is_some()),
-    ];
-    for (name, present) in set {
-        if present && !meta.params.contains(&name) {
-            return Err(name);
-        }
+/// `prefix.key`, or `prefix` alone for an error about no one key.
+fn join_key(prefix: &str, key: &str) -> String {
+    if key.is_empty() {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}.{key}")
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -537,7 +527,11 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(p.pod_security, PssLevel::Baseline);
-        assert_eq!(p.params.min_replicas, 3);
+        assert_eq!(
+            p.params::<rules::availability::replicas::Params>()
+                .min_replicas,
+            3
+        );
         let r = p.rule_by_id("replicas").expect("rule");
         assert_eq!(r.severity, Severity::Warning);
         assert!(p.rule_by_id("startup-probe").expect("rule").enabled);
@@ -565,5 +559,93 @@ mod tests {
             .expect_err("must fail")
             .to_string();
         assert!(e.contains("exemptions.workloads[0].rules[0]"), "{e}");
+    }
+
+    fn err(yaml: &str) -> String {
+        Policy::from_yaml(yaml).expect_err("must fail").to_string()
+    }
+
+    #[test]
+    fn parameters_are_checked_by_their_rule() {
+        let e = err("rules:\n  replicas:\n    foo: 1\n");
+        assert!(
+            e.contains(
+                "`rules.replicas.foo`: not a parameter of this rule (its parameters: minReplicas)"
+            ),
+            "{e}"
+        );
+        let e = err("rules:\n  privileged:\n    minReplicas: 2\n");
+        assert!(
+            e.contains("`rules.privileged.minReplicas`: not a parameter of this rule (its parameters: none)"),
+            "{e}"
+        );
+        let e = err("rules:\n  replicas:\n    minReplicas: three\n");
+        assert!(
+            e.contains("`rules.replicas.minReplicas`: invalid type: string \"three\""),
+            "{e}"
+        );
+        let e = err("rules:\n  secret-env:\n    patterns: TOKEN\n");
+        assert!(
+            e.contains("`rules.secret-env.patterns`: invalid type"),
+            "{e}"
+        );
+        let e = err("rules:\n  namespace-pod-security:\n    level: privileged\n");
+        assert!(e.contains("`rules.namespace-pod-security.level`"), "{e}");
+        let e = err("rules:\n  replicas:\n    minReplicas: 0\n");
+        assert!(
+            e.contains("`rules.replicas.minReplicas`: must be at least 1"),
+            "{e}"
+        );
+        // The keys every rule has are still typed.
+        let e = err("rules:\n  replicas:\n    enabled: maybe\n");
+        assert!(e.contains("enabled") || e.contains("maybe"), "{e}");
+    }
+
+    #[test]
+    fn secret_patterns_are_upper_cased_when_parsed() {
+        use crate::rules::hygiene::secret_env::Params;
+        let p = Policy::from_yaml("rules:\n  secret-env:\n    patterns: [dsn, Token]\n")
+            .expect("parses");
+        assert_eq!(p.params::<Params>().patterns, ["DSN", "TOKEN"]);
+    }
+
+    #[test]
+    fn every_rules_parameters_round_trip() {
+        let defaults = Policy::default();
+        for (i, r) in rules::catalogue().iter().enumerate() {
+            let Some(spec) = r.params() else {
+                assert!(defaults.rule_params(i).is_none(), "{}", r.meta().id);
+                continue;
+            };
+            let id = r.meta().id;
+            let written = serde_json::Value::Object(spec.defaults());
+            let yaml = format!("rules:\n  {id}: {written}\n");
+            let parsed = Policy::from_yaml(&yaml).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(
+                parsed, defaults,
+                "{id}: defaults written out parse to the defaults"
+            );
+            let back = parsed.rule_params(i).map(|p| p.to_json());
+            assert_eq!(back, Some(written), "{id}");
+        }
+    }
+
+    #[test]
+    fn parameters_are_read_by_type() {
+        use crate::rules::availability::replicas::Params;
+        let mut p = Policy::default();
+        assert_eq!(p.params::<Params>().min_replicas, 2);
+        assert!(p.set_params(Params { min_replicas: 5 }));
+        assert_eq!(p.params::<Params>().min_replicas, 5);
+        assert_ne!(p, Policy::default());
+
+        // A type no rule declares: nothing to set, and reads give its default.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        struct Stray {
+            x: i64,
+        }
+        impl RuleParams for Stray {}
+        assert!(!p.set_params(Stray { x: 1 }));
+        assert_eq!(*p.params::<Stray>(), Stray::default());
     }
 }

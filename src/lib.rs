@@ -9,14 +9,19 @@
 //! - [`offline`]: `bulwark check` / `bulwark mutate` on manifest files.
 //! - [`admission`]: AdmissionReview in, verdict out: modes, guards, warnings (no HTTP types).
 //! - [`cluster`]: reflector caches (Namespaces, PDBs, HPAs, NetworkPolicies, quotas...) feeding the cluster-aware rules.
-//! - [`server`]: the HTTPS webhook: TLS accept loop and reload, handlers, health, metrics.
+//! - [`health`]: readiness flags and Prometheus metrics, set by the cluster caches and the
+//!   server alike.
+//! - [`server`]: the HTTPS webhook: TLS accept loop and reload, handlers, the health listener.
 //! - [`certs`]: rcgen-made CA and serving certificates.
+//! - [`clock`]: today's date, read by the adapters and passed to the engine.
 
 pub mod admission;
 pub mod certs;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod engine;
+pub mod health;
 pub mod mutate;
 pub mod offline;
 pub mod rules;

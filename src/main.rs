@@ -9,9 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod cli;
 
 // /mutate builds a JSON tree of a few thousand small allocations per review and frees it at
-// once; mimalloc's per-thread free lists serve that 19% faster than glibc malloc under load
-// (docs/benchmarks.md). Built `no_thp`: mimalloc otherwise asks for transparent huge pages,
-// which took the server's RSS from 12.8 to 19.5 MiB for no speed.
+// once, which mimalloc's per-thread free lists serve faster than glibc malloc. Built
+// `no_thp`: mimalloc otherwise asks for transparent huge pages, which grow the server's RSS
+// for no speed (docs/benchmarks.md, "Allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -174,7 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             policy,
         } => {
             let policy = load_policy(&policy)?;
-            let out = bulwark::mutate::offline::run(&paths, patch, &policy);
+            let out = offline::mutate::run(&paths, patch, &policy);
             for e in &out.errors {
                 eprintln!("error: {e}");
             }
@@ -198,7 +198,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                             "pss": m.pss.map(|l| l.as_str()),
                             "summary": m.summary,
                             "remediation": m.remediation,
-                            "params": m.params,
+                            "params": policy
+                                .rule_params(i)
+                                .map_or_else(|| serde_json::json!({}), |p| p.to_json()),
                         })
                     })
                     .collect();

@@ -1,7 +1,8 @@
 //! A borrowed-free, typed *view* of a Kubernetes object: only the fields the rules read.
 //!
-//! Why not k8s-openapi here: parsing a 9 KB Deployment into full k8s-openapi types costs
-//! ~40 µs, into this view ~12 µs, and the server parses every workload write. serde skips
+//! Why not k8s-openapi here: parsing a Deployment into full k8s-openapi types costs several
+//! times what parsing into this view does (docs/benchmarks.md, "Typed view"), and the server
+//! parses every workload write. serde skips
 //! every field the view does not name, so unknown fields never fail a parse. k8s-openapi is
 //! still used where full fidelity matters (deploy tests, cluster caches).
 

@@ -1,9 +1,9 @@
 //! Decoding an AdmissionReview in one pass: the envelope fields and, when the request's
 //! kind is already known, the object straight into its typed view.
 //!
-//! The object is most of the body (a Deployment with managedFields is ~95% of a 9.5 KB
-//! review), and reading it first as raw JSON, then again into the view, scanned it twice:
-//! a third of the CPU of a `/validate` request. The API server writes `request.kind` and
+//! The object is most of the body, and reading it first as raw JSON, then again into the
+//! view, scanned it twice, a large share of a `/validate` request's CPU (docs/benchmarks.md,
+//! "One-pass decoding"). The API server writes `request.kind` and
 //! `request.operation` before `request.object` (Go's encoding/json writes fields in
 //! declaration order), so the object's type is known when its turn comes. Whenever that is
 //! not so (fields in another order, or a Pod UPDATE, whose spec is compared as raw JSON),

@@ -346,12 +346,6 @@ pub fn days_since_epoch(date: time::Date) -> Day {
     i64::from(date.to_julian_day()) - 2_440_588
 }
 
-/// Today (UTC) as days since the epoch: the one clock, read by the adapters (server, CLI) and
-/// passed in, so the engine and mutation are deterministic under test.
-pub fn today() -> Day {
-    days_since_epoch(time::OffsetDateTime::now_utc().date())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

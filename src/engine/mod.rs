@@ -6,9 +6,11 @@
 //! ever does IO.
 
 pub mod exemptions;
+pub mod params;
 pub mod report;
 pub mod rule;
 
+pub use params::{AnyParams, ParamError, ParamsSpec, RuleParams};
 pub use report::{Finding, Report};
 pub use rule::{Category, PssLevel, Rule, RuleMeta, Severity, Sink};
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CheckCx, Finding};
+use super::{CheckCx, Finding, ParamsSpec};
 
 /// Rule category.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,14 +84,18 @@ pub struct RuleMeta {
     pub summary: &'static str,
     /// One line: how to fix a finding.
     pub remediation: &'static str,
-    /// Parameters this rule accepts in the policy file (camelCase keys).
-    pub params: &'static [&'static str],
 }
 
 /// A rule: metadata plus a check. Checks are pure functions of their [`CheckCx`].
 pub trait Rule: Send + Sync {
     /// The rule's metadata.
     fn meta(&self) -> &'static RuleMeta;
+    /// The rule's own parameters (`rules.<id>.<key>` in the policy file), if it takes any:
+    /// `Some(ParamsSpec::of::<Params>())` for a [`RuleParams`](super::RuleParams) struct
+    /// declared beside the rule. The rule reads them with `cx.policy.params::<Params>()`.
+    fn params(&self) -> Option<ParamsSpec> {
+        None
+    }
     /// Reports every violation in `cx.obj` into `out`.
     fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>);
 }

@@ -60,8 +60,8 @@ pub(super) fn apply(cx: &mut Cx<'_>, p: &mut Patcher, template: Option<&Path>) {
     let mut keys = vec![NAME];
     if cx
         .policy
-        .params
-        .required_labels
+        .params::<crate::rules::hygiene::labels::Params>()
+        .required
         .iter()
         .any(|l| l == VERSION)
     {

@@ -22,7 +22,6 @@
 mod config;
 mod controller;
 mod labels;
-pub mod offline;
 mod patch;
 mod pod;
 pub mod quantity;

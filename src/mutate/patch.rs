@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 
 /// One step of a path: an object key or an array index. Keys borrow (almost all are string
 /// literals or policy keys), so extending a path copies pointers instead of strings: the
-/// defaults build a few hundred paths per object and owned keys were a fifth of the cost.
+/// defaults build a few hundred paths per object, and cloning their keys was a large share of
+/// mutation's cost (docs/benchmarks.md, "Patch paths").
 #[derive(Debug, Clone, Eq)]
 pub enum Seg<'k> {
     /// Object key (unescaped).
@@ -39,8 +40,9 @@ impl PartialEq for Seg<'_> {
 
 /// `a == b` for the short keys of Kubernetes objects, without a call to libc's `memcmp`:
 /// str equality calls it whenever the lengths match, which for a key found is every time,
-/// and the defaults compare a few thousand keys per object (a fifth of their CPU went to
-/// `memcmp`'s call and set-up for 5-20 byte keys). Compares overlapping words instead.
+/// and the defaults compare a few thousand keys per object, so `memcmp`'s call and set-up for
+/// 5-20 byte keys showed in their profile (docs/benchmarks.md, "Patch paths"). Compares
+/// overlapping words instead.
 #[inline]
 fn key_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -119,8 +121,8 @@ impl<'k> Path<'k> {
 }
 
 /// `m[k]`. Objects in a pod spec have a handful of keys, and scanning them (a length check
-/// rejects most at once) costs a third of hashing the key with `Map`'s SipHash; the defaults
-/// look up a few hundred keys per object.
+/// rejects most at once) is cheaper than hashing the key with `Map`'s SipHash; the defaults
+/// look up a few hundred keys per object (docs/benchmarks.md, "Patch paths").
 fn lookup<'v>(m: &'v Map<String, Value>, k: &str) -> Option<&'v Value> {
     if m.len() <= 16 {
         m.iter().find_map(|(key, v)| key_eq(key, k).then_some(v))

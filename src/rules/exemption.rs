@@ -20,7 +20,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "BulwarkExceptions name known rules and objects, carry a reason and a real, unexpired date; exemption annotations grant nothing",
     remediation: "Fix the BulwarkException's spec (rules, names, reason, expires); replace bulwark.dev/exempt annotations with a BulwarkException (docs/security.md)",
-    params: &[],
 };
 
 impl Rule for Exemption {

@@ -1,4 +1,10 @@
 //! The rule catalogue: one file per rule, grouped by category. Ids are a public interface.
+//!
+//! A rule with parameters declares them in its own file, as a `Params` struct implementing
+//! [`RuleParams`](crate::engine::RuleParams), returns `Some(ParamsSpec::of::<Params>())` from
+//! [`Rule::params`](crate::engine::Rule::params) and reads them with
+//! `cx.policy.params::<Params>()`; the policy file, its error messages and the docs follow
+//! (`replicas.rs` is the example).
 
 pub mod availability;
 pub mod exemption;
@@ -137,6 +143,27 @@ mod tests {
                 "{}",
                 m.id
             );
+        }
+    }
+
+    #[test]
+    fn each_parameter_type_belongs_to_one_rule() {
+        // Rules read parameters by type, so two rules declaring one type would share them.
+        let mut seen = Vec::new();
+        for r in catalogue() {
+            if let Some(spec) = r.params() {
+                assert!(
+                    !seen.contains(&spec.type_id()),
+                    "{}: parameter type already declared by another rule",
+                    r.meta().id
+                );
+                seen.push(spec.type_id());
+                assert!(
+                    !spec.defaults().is_empty(),
+                    "{}: parameters must serialise to a map of keys",
+                    r.meta().id
+                );
+            }
         }
     }
 }

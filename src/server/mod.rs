@@ -4,15 +4,17 @@
 //! Handlers only extract the body and call [`crate::admission`]; every HTTP-level failure is
 //! an [`ApiError`] answered with a JSON body.
 
+mod accept;
 pub mod idle;
-pub mod metrics;
 pub mod readahead;
 pub mod tls;
+
+pub use accept::serve_tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -22,19 +24,17 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::admission::{Admission, Cluster, Endpoint, ReviewError};
 use crate::config::Policy;
-use metrics::Metrics;
+use crate::health::{Metrics, Readiness};
 use tls::CertStore;
 
-/// Tunables of the server, with production defaults.
+/// Tunables of the server. The defaults are production's, and `bulwark serve`'s flags default
+/// to them.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Largest accepted request body. The API server accepts 3 MiB objects and an UPDATE
@@ -77,33 +77,10 @@ impl Default for Options {
             keep_alive_timeout: Duration::from_secs(120),
             max_connections: 1024,
             shutdown_timeout: Duration::from_secs(20),
-            drain: Duration::ZERO,
+            drain: Duration::from_secs(3),
             cert_reload_interval: Duration::from_secs(5),
             own_namespace: "bulwark-system".into(),
         }
-    }
-}
-
-/// Readiness: certificates and policy loaded, cluster caches synced, not shutting down.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    /// Serving certificate loaded.
-    pub certs: AtomicBool,
-    /// Policy loaded.
-    pub policy: AtomicBool,
-    /// Cluster caches synced (set at once when running without a cluster).
-    pub cluster: AtomicBool,
-    /// SIGTERM received: not ready any more.
-    pub shutting_down: AtomicBool,
-}
-
-impl Readiness {
-    /// Whether `/readyz` answers 200.
-    pub fn is_ready(&self) -> bool {
-        self.certs.load(Ordering::Relaxed)
-            && self.policy.load(Ordering::Relaxed)
-            && self.cluster.load(Ordering::Relaxed)
-            && !self.shutting_down.load(Ordering::Relaxed)
     }
 }
 
@@ -115,8 +92,6 @@ pub struct AppState {
     pub cluster: Option<Arc<dyn Cluster>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Readiness flags.
-    pub readiness: Arc<Readiness>,
     /// Tunables.
     pub options: Options,
 }
@@ -198,17 +173,19 @@ pub fn routes(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Wraps a router so a panicking handler is logged and answered with 500 while the process
-/// keeps serving.
-pub fn harden(router: Router) -> Router {
+/// Wraps a router so a panicking handler is logged, counted and answered with 500 while the
+/// process keeps serving.
+pub fn harden(router: Router, metrics: Arc<Metrics>) -> Router {
     router.layer(CatchPanicLayer::custom(
-        |panic: Box<dyn std::any::Any + Send>| {
+        move |panic: Box<dyn std::any::Any + Send>| {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
             tracing::error!(panic = %what, "handler panicked; request answered with 500");
+            // The layer is not told the request, so the endpoint is not known here.
+            metrics.error("unknown", "panic");
             json_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 serde_json::to_vec(&serde_json::json!({"error": "internal error", "code": 500}))
@@ -220,7 +197,8 @@ pub fn harden(router: Router) -> Router {
 
 /// The webhook application: routes plus hardening.
 pub fn app(state: Arc<AppState>) -> Router {
-    harden(routes(state))
+    let metrics = state.metrics.clone();
+    harden(routes(state), metrics)
 }
 
 async fn validate(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -284,7 +262,7 @@ async fn answer(
         policy: &state.policy,
         cluster: state.cluster.as_deref(),
         own_namespace: &state.options.own_namespace,
-        today: crate::engine::exemptions::today(),
+        today: crate::engine::exemptions::days_since_epoch(crate::clock::today()),
     };
     phase_boundary().await;
     let outcome = admission.review(endpoint, &bytes)?;
@@ -295,9 +273,9 @@ async fn answer(
     state
         .metrics
         .record(endpoint.as_str(), &outcome, elapsed.as_secs_f64());
-    // One line per request at DEBUG (INFO on the hot path costs 10-25% of throughput);
-    // denials and audit findings at INFO (audit exists to be read). Objects are never
-    // logged: they can hold secrets.
+    // One line per request at DEBUG, because a line per request at INFO costs a visible share
+    // of throughput (docs/benchmarks.md, "Request logging"); denials and audit findings at
+    // INFO (audit exists to be read). Objects are never logged: they can hold secrets.
     let rules = outcome.rule_ids().join(",");
     let audited = outcome
         .findings
@@ -334,13 +312,11 @@ async fn answer(
 /// decrypt them all, review them all, encrypt and write them all) rather than one request
 /// at a time.
 ///
-/// Why: a review costs ~22 µs in criterion but ~40 µs in place, because between two
+/// Why: a review in place costs much more than in a benchmark loop, because between two
 /// reviews the kernel's network stack, rustls and hyper evict its code and data from the
-/// caches (round four of `docs/benchmarks.md`). Run back to back, the reviews of a burst
-/// find the caches warm, and so do the writes. Measured at saturation (round six, 4
-/// interleaved pairs), CPU per CREATE review fell from 67.5 to 47.7 µs. Alone, there is no
-/// one to wait for: the two yields cost two trips through the scheduler, 2-5 µs of CPU and
-/// a few µs of latency.
+/// caches. Run back to back, the reviews of a burst find the caches warm, and so do the
+/// writes. Alone, there is no one to wait for, and the two yields cost two trips through the
+/// scheduler (docs/benchmarks.md, "Phase batching", has both sides measured).
 ///
 /// Tokio (1.54) wakes a task that called `yield_now` only once the worker has run out of
 /// ready tasks and polled the I/O driver, so connections that became readable in the
@@ -357,7 +333,6 @@ pub fn health_routes(metrics: Arc<Metrics>, readiness: Arc<Readiness>) -> Router
         .route(
             "/readyz",
             get({
-                let readiness = readiness.clone();
                 move || async move {
                     if readiness.is_ready() {
                         (StatusCode::OK, "ready\n")
@@ -379,153 +354,6 @@ pub fn health_routes(metrics: Arc<Metrics>, readiness: Arc<Readiness>) -> Router
                 )
             }),
         )
-}
-
-/// Serves `router` over TLS on `listener` until `shutdown` resolves, then stops accepting
-/// and lets in-flight requests finish within `options.shutdown_timeout`.
-pub async fn serve_tls(
-    listener: TcpListener,
-    certs: Arc<CertStore>,
-    router: Router,
-    options: Options,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), tls::TlsError> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(certs.server_config()?));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(options.header_timeout)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(256)
-        .keep_alive_interval(Duration::from_secs(30));
-    let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(options.max_connections));
-    let silent = Arc::new(idle::Silent::default());
-    let draining = Arc::new(AtomicBool::new(false));
-    let router = router.layer(axum::middleware::map_response({
-        let draining = draining.clone();
-        move |mut res: Response| {
-            let draining = draining.load(Ordering::Relaxed);
-            async move {
-                if draining {
-                    // HTTP/1.1 closes after this answer; hyper drops the header on HTTP/2.
-                    res.headers_mut()
-                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                }
-                res
-            }
-        }
-    }));
-    let service = hyper_util::service::TowerToHyperService::new(router);
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            // Full: a connection that has not said a word since its handshake makes room.
-            Err(_) if silent.evict_oldest() => {
-                match tokio::time::timeout(
-                    Duration::from_millis(100),
-                    slots.clone().acquire_owned(),
-                )
-                .await
-                {
-                    Ok(Ok(p)) => p,
-                    _ => continue,
-                }
-            }
-            Err(_) => {
-                tracing::warn!(%peer, max = options.max_connections, "connection limit reached; closing new connection");
-                continue;
-            }
-        };
-        // Without TCP_NODELAY, small TLS records wait on Nagle + delayed ACK: 40-80 ms p99.
-        let _ = stream.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let builder = builder.clone();
-        let service = service.clone();
-        let watcher = graceful.watcher();
-        let handshake_timeout = options.handshake_timeout;
-        let (first_request, keep_alive) =
-            (options.first_request_timeout, options.keep_alive_timeout);
-        let silent = silent.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let stream = readahead::ReadAhead::new(stream);
-            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let activity = idle::Activity::new();
-            silent.register(&activity);
-            let io = idle::Tracked::new(tls, activity.clone());
-            let conn = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
-            tokio::pin!(conn);
-            loop {
-                let deadline = activity.deadline(first_request, keep_alive);
-                tokio::select! {
-                    ended = &mut conn => {
-                        if let Err(e) = ended {
-                            tracing::debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                        break;
-                    }
-                    () = activity.evicted() => {
-                        if activity.is_silent() {
-                            tracing::debug!(%peer, "connection limit reached: closing the oldest silent connection");
-                            break;
-                        }
-                    }
-                    () = tokio::time::sleep_until(deadline) => {
-                        if activity.deadline(first_request, keep_alive) <= tokio::time::Instant::now() {
-                            tracing::debug!(%peer, "closing a silent connection");
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-    }
-    // Stop accepting; connections already open keep being answered, each answer closing
-    // its connection, until they are all gone or the drain window ends.
-    drop(listener);
-    draining.store(true, Ordering::Relaxed);
-    let drain_end = tokio::time::Instant::now() + options.drain;
-    while tokio::time::Instant::now() < drain_end
-        && slots.available_permits() < options.max_connections
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    if tokio::time::timeout(options.shutdown_timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(timeout = ?options.shutdown_timeout, "shutdown timeout: closing remaining connections");
-    }
-    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -610,40 +438,18 @@ pub async fn run_on(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let readiness = config.readiness.clone();
-    let metrics = config.metrics.clone();
-    readiness.certs.store(true, Ordering::Relaxed);
-    readiness.policy.store(true, Ordering::Relaxed);
-    metrics.cert_expiry.set(config.certs.not_after());
-
-    let watch = tokio::spawn({
-        let certs = config.certs.clone();
-        let metrics = metrics.clone();
-        let interval = config.options.cert_reload_interval;
-        async move {
-            let expiry = async {
-                let mut tick = tokio::time::interval(interval);
-                loop {
-                    tick.tick().await;
-                    metrics.cert_expiry.set(certs.not_after());
-                }
-            };
-            tokio::join!(certs.clone().watch(interval), expiry);
-        }
-    });
-    let ready_gauge = tokio::spawn({
-        let readiness = readiness.clone();
-        let metrics = metrics.clone();
-        async move {
-            loop {
-                metrics.ready.set(i64::from(readiness.is_ready()));
-                metrics
-                    .cluster_synced
-                    .set(i64::from(readiness.cluster.load(Ordering::Relaxed)));
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    });
+    let ServeConfig {
+        certs,
+        policy,
+        cluster,
+        readiness,
+        metrics,
+        options,
+        ..
+    } = config;
+    let cert_task =
+        watch_certificates(certs.clone(), metrics.clone(), options.cert_reload_interval);
+    let gauge_task = publish_readiness(readiness.clone(), metrics.clone());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn({
@@ -660,42 +466,60 @@ pub async fn run_on(
         let _ = rx.wait_for(|v| *v).await;
     };
 
-    let health_router = health_routes(metrics.clone(), readiness.clone());
+    let addr = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(listen = %addr(&listener), health = %addr(&health), "bulwark serving");
+    let health_router = health_routes(metrics.clone(), readiness);
     let health_task = tokio::spawn({
-        let rx = stop_rx.clone();
+        let stopped = stopped(stop_rx.clone());
         async move {
             let _ = axum::serve(health, health_router)
-                .with_graceful_shutdown(stopped(rx))
+                .with_graceful_shutdown(stopped)
                 .await;
         }
     });
     let state = Arc::new(AppState {
-        policy: config.policy,
-        cluster: config.cluster,
+        policy,
+        cluster,
         metrics,
-        readiness,
-        options: config.options.clone(),
+        options: options.clone(),
     });
-    tracing::info!(
-        listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-        health = %health_task_addr(&config.health_listen),
-        "bulwark serving"
-    );
-    let result = serve_tls(
-        listener,
-        config.certs,
-        app(state),
-        config.options,
-        stopped(stop_rx),
-    )
-    .await;
-    watch.abort();
-    ready_gauge.abort();
+    let result = serve_tls(listener, certs, app(state), options, stopped(stop_rx)).await;
+    cert_task.abort();
+    gauge_task.abort();
     let _ = health_task.await;
     tracing::info!("bulwark stopped");
     result.map_err(ServeError::from)
 }
 
-fn health_task_addr(addr: &SocketAddr) -> String {
-    addr.to_string()
+/// Reloads the certificate files when they change and keeps the expiry gauge current.
+fn watch_certificates(
+    certs: Arc<CertStore>,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+) -> JoinHandle<()> {
+    metrics.cert_expiry.set(certs.not_after());
+    tokio::spawn(async move {
+        let expiry = async {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tick.tick().await;
+                metrics.cert_expiry.set(certs.not_after());
+            }
+        };
+        tokio::join!(certs.clone().watch(interval), expiry);
+    })
+}
+
+/// Copies the readiness flags into the `ready` and `cluster_cache_synced` gauges twice a
+/// second (the flags are plain atomics that many places set).
+fn publish_readiness(readiness: Arc<Readiness>, metrics: Arc<Metrics>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            metrics.ready.set(i64::from(readiness.is_ready()));
+            metrics
+                .cluster_synced
+                .set(i64::from(readiness.cluster.load(Ordering::Relaxed)));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
 }

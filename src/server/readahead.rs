@@ -1,16 +1,16 @@
 //! A read-ahead buffer under TLS that exists only while it holds bytes.
 //!
 //! rustls reads its socket 4 KiB at a time, so a 10 KB AdmissionReview cost three `recv`
-//! calls; reading a whole TLS record (16 KiB) at once makes it one, and the server does ~4%
-//! more reviews per second (docs/benchmarks.md). A plain `BufReader` would keep 16 KiB per
-//! connection forever, 16 MiB at the 1,024-connection limit; this buffer is taken when a
-//! read finds it empty and given back as soon as it is drained, so idle connections hold
-//! nothing.
+//! calls; reading a whole TLS record (16 KiB) at once makes it one. A plain `BufReader`
+//! would keep 16 KiB per connection forever, 16 MiB at the 1,024-connection limit; this
+//! buffer is taken when a read finds it empty and given back as soon as it is drained, so
+//! idle connections hold nothing.
 //!
 //! Buffers come from a small per-thread pool rather than the allocator: a fresh zeroed
 //! 16 KiB buffer per request (two when readiness was stale) meant zeroing 16-32 KiB per
-//! request, ~3.5% of the server's CPU at saturation and as much cache evicted. A pooled
-//! buffer was zeroed once, when first made, so it is always initialised memory.
+//! request, and evicting as much cache. A pooled buffer was zeroed once, when first made, so
+//! it is always initialised memory. (docs/benchmarks.md, "Read-ahead buffer", has the
+//! measurements.)
 
 use std::cell::RefCell;
 use std::io;
@@ -92,10 +92,9 @@ impl AsyncRead for ReadAhead {
             std::task::ready!(this.inner.poll_read_ready(cx))?;
             // `poll_read`, not `try_read`: after a short read tokio marks the socket drained
             // (edge-triggered epoll), which spares the `recv` returning EAGAIN that would
-            // otherwise follow every request (`strace -c`: 2 -> 1 `recvfrom` per request).
-            // Round three tried this into uninitialised memory and saw stalls in hostile-client
-            // runs; into the pooled, initialised buffers the interleaved hostile runs of round
-            // five were as clean as `try_read`'s (docs/benchmarks.md).
+            // otherwise follow every request. Keep the buffer initialised: the same read into
+            // uninitialised memory stalled connections under hostile clients, for a cause
+            // never found (docs/benchmarks.md, "Read-ahead buffer").
             let mut fresh = take();
             let mut read = ReadBuf::new(&mut fresh);
             match Pin::new(&mut this.inner).poll_read(cx, &mut read) {

@@ -1,5 +1,6 @@
 //! Integration tests, one binary (faster builds).
 
+mod cli;
 mod cluster;
 mod deploy;
 mod fuzz;

@@ -1,6 +1,6 @@
-//! Mutation: golden fixtures (tests/fixtures/mutate/<case>/{input.yaml, patch.json,
-//! result.yaml}, rewritten with `BULWARK_BLESS=1`), the `bulwark mutate` command, and
-//! property tests over generated workloads of every kind.
+//! Mutation: golden fixtures (`tests/fixtures/mutate/<case>/`, layout and blessing in its
+//! README.md), the `bulwark mutate` command, and property tests over generated workloads of
+//! every kind.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +9,9 @@ use bulwark::config::Policy;
 use bulwark::engine::exemptions::Origin;
 use bulwark::engine::{Context, Finding, evaluate};
 use bulwark::mutate::{
-    DEFAULTED_ANNOTATION, Mutation, Operation, mutate, mutate_parsed, quantity, valid_label_value,
+    ContainerSecurityDefaults, DEFAULTED_ANNOTATION, GracefulShutdownDefaults, Mutation,
+    MutationConfig, Operation, PodSecurityDefaults, ProbeDefaults, ResourceDefaults, Toggle,
+    mutate, mutate_parsed, quantity, valid_label_value,
 };
 use bulwark::workload::{Kind, Workload};
 use proptest::prelude::*;
@@ -23,18 +25,182 @@ fn fixture_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mutate")
 }
 
-/// Runs one fixture case; returns a description of every mismatch.
+/// The files a case directory may hold; anything else is a typo the runner would ignore.
+const CASE_FILES: [&str; 7] = [
+    "input.yaml",
+    "defaults",
+    "policy.yaml",
+    "operation",
+    "origin",
+    "patch.json",
+    "result.yaml",
+];
+
+/// The mutation families a case's `defaults` file can name: the keys of the policy's
+/// `mutation:` section (`all` names every one).
+const FAMILIES: [&str; 8] = [
+    "podSecurityContext",
+    "containerSecurityContext",
+    "resources",
+    "probes",
+    "gracefulShutdown",
+    "labels",
+    "serviceAccountToken",
+    "rollingUpdate",
+];
+
+/// Reads a case's `defaults` file: the families the case is about, one a line (`#` starts a
+/// comment), or `all`. `None` means every family.
+fn read_defaults(name: &str, text: &str) -> Option<Vec<String>> {
+    let families: Vec<String> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert!(!families.is_empty(), "{name}: `defaults` names no family");
+    if families == ["all"] {
+        return None;
+    }
+    for f in &families {
+        assert!(
+            FAMILIES.contains(&f.as_str()),
+            "{name}: `defaults` names {f:?}, not one of {FAMILIES:?} (or `all` alone)"
+        );
+    }
+    Some(families)
+}
+
+/// Switches off every mutation family `on` does not name. The named ones keep the policy's
+/// settings (built in, or the case's `policy.yaml`). The patterns are exhaustive on purpose:
+/// a new family or switch does not compile here until the runner can turn it off, so it
+/// cannot silently show up in every fixture.
+fn only_families(m: &mut MutationConfig, on: &[String]) {
+    let off = |family: &str| !on.iter().any(|f| f == family);
+    let MutationConfig {
+        enabled: _,
+        pod_security_context,
+        container_security_context,
+        resources,
+        probes,
+        graceful_shutdown,
+        labels,
+        service_account_token,
+        rolling_update,
+    } = m;
+    if off("podSecurityContext") {
+        *pod_security_context = PodSecurityDefaults {
+            run_as_non_root: false,
+            seccomp_profile: false,
+            run_as_user: None,
+            run_as_group: None,
+            fs_group: None,
+        };
+    }
+    if off("containerSecurityContext") {
+        *container_security_context = ContainerSecurityDefaults {
+            disallow_privilege_escalation: false,
+            read_only_root_filesystem: false,
+            drop_all_capabilities: false,
+            non_privileged: false,
+        };
+    }
+    if off("resources") {
+        let ResourceDefaults {
+            enabled,
+            requests: _,
+            limits: _,
+        } = resources;
+        *enabled = false;
+    }
+    if off("probes") {
+        let ProbeDefaults {
+            readiness,
+            liveness,
+            readiness_path: _,
+            liveness_path: _,
+            liveness_initial_delay_seconds: _,
+        } = probes;
+        (*readiness, *liveness) = (false, false);
+    }
+    if off("gracefulShutdown") {
+        let GracefulShutdownDefaults {
+            enabled,
+            pre_stop_sleep_seconds: _,
+            pre_stop_command: _,
+        } = graceful_shutdown;
+        *enabled = false;
+    }
+    for (family, toggle) in [
+        ("labels", labels),
+        ("serviceAccountToken", service_account_token),
+        ("rollingUpdate", rolling_update),
+    ] {
+        if off(family) {
+            let Toggle { enabled } = toggle;
+            *enabled = false;
+        }
+    }
+}
+
+/// The policy a case runs under: its `policy.yaml` (or the built-in policy) with only the
+/// mutation families its `defaults` names left on.
+fn case_policy(name: &str, dir: &Path) -> Policy {
+    let defaults = std::fs::read_to_string(dir.join("defaults")).unwrap_or_else(|_| {
+        panic!("{name}: no `defaults` file naming the mutation families the case is about")
+    });
+    let families = read_defaults(name, &defaults);
+    let Ok(text) = std::fs::read_to_string(dir.join("policy.yaml")) else {
+        let mut policy = Policy::default();
+        if let Some(on) = &families {
+            only_families(&mut policy.mutation, on);
+        }
+        return policy;
+    };
+    let mut policy = Policy::from_yaml(&text).expect("case policy parses");
+    if let Some(on) = &families {
+        // Settings for a family the case turns off would be dead: say so instead.
+        let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("policy.yaml");
+        for key in raw
+            .get("mutation")
+            .and_then(serde_yaml_ng::Value::as_mapping)
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .filter_map(serde_yaml_ng::Value::as_str)
+        {
+            assert!(
+                key == "enabled" || on.iter().any(|f| f == key),
+                "{name}: policy.yaml configures mutation.{key}, which `defaults` leaves off"
+            );
+        }
+        only_families(&mut policy.mutation, on);
+    }
+    policy
+}
+
+/// Runs one fixture case; returns a description of every mismatch. With `bless`, the
+/// expected files are rewritten instead of compared; every other check still runs.
 fn run_case(dir: &Path, bless: bool) -> Vec<String> {
-    let read = |name: &str| std::fs::read_to_string(dir.join(name));
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("case directory") {
+        let file = entry.expect("entry").file_name();
+        let file = file.to_string_lossy();
+        if !CASE_FILES.contains(&file.as_ref()) {
+            problems.push(format!("{name}: unexpected file {file:?} (see README.md)"));
+        }
+    }
+    let read = |file: &str| std::fs::read_to_string(dir.join(file));
     let input: Value =
         serde_yaml_ng::from_str(&read("input.yaml").expect("input.yaml")).expect("input parses");
-    let policy = match read("policy.yaml") {
-        Ok(text) => Policy::from_yaml(&text).expect("case policy parses"),
-        Err(_) => Policy::default(),
-    };
-    let op = match read("operation").map(|s| s.trim().to_owned()).as_deref() {
+    let policy = case_policy(&name, dir);
+    let op = match read("operation").as_deref().map(str::trim) {
+        Err(_) | Ok("create") => Operation::Create,
         Ok("update") => Operation::Update,
-        _ => Operation::Create,
+        Ok(other) => panic!("{name}: `operation` is {other:?}, not create or update"),
     };
     // `origin` (optional): the owners admission verified, one `Kind/name` a line, for a case
     // made by a built-in controller.
@@ -51,26 +217,22 @@ fn run_case(dir: &Path, bless: bool) -> Vec<String> {
     };
     let m = mutate_parsed(&input, None, op, &policy, ctx).expect("fixture mutates");
     let patch = serde_json::to_string_pretty(&m.patch).expect("patch serializes") + "\n";
+    // result.yaml is the input with the patch applied by json-patch, as the API server would.
     let mut result = input.clone();
     json_patch::patch(&mut result, &m.patch).expect("fixture patch applies");
     let result_yaml = serde_yaml_ng::to_string(&result).expect("result serializes");
-    if bless {
-        std::fs::write(dir.join("patch.json"), &patch).expect("write patch.json");
-        std::fs::write(dir.join("result.yaml"), &result_yaml).expect("write result.yaml");
-        return Vec::new();
+    for (file, got) in [("patch.json", &patch), ("result.yaml", &result_yaml)] {
+        let expected = read(file).ok();
+        if expected.as_deref() == Some(got.as_str()) {
+            continue;
+        }
+        if bless {
+            std::fs::write(dir.join(file), got).expect("write expected file");
+        } else {
+            problems.push(format!("{name}: {file} differs; got:\n{got}"));
+        }
     }
-    let mut problems = Vec::new();
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if read("patch.json").ok().as_deref() != Some(patch.as_str()) {
-        problems.push(format!("{name}: patch differs; got:\n{patch}"));
-    }
-    if read("result.yaml").ok().as_deref() != Some(result_yaml.as_str()) {
-        problems.push(format!("{name}: result differs; got:\n{result_yaml}"));
-    }
-    // Every fixture is also idempotent.
+    // Every fixture is also idempotent, blessed or not.
     let again = mutate_parsed(&result, None, op, &policy, ctx).expect("result mutates");
     if !again.is_empty() {
         problems.push(format!(
@@ -81,9 +243,20 @@ fn run_case(dir: &Path, bless: bool) -> Vec<String> {
     problems
 }
 
+/// Whether this run rewrites the expected files: only with `BULWARK_BLESS=1`, and never
+/// under CI, where blessing would turn every failing case into a pass.
+fn bless_requested() -> bool {
+    let bless = std::env::var_os("BULWARK_BLESS").is_some_and(|v| v == "1");
+    assert!(
+        !(bless && std::env::var_os("CI").is_some()),
+        "BULWARK_BLESS=1 is refused when CI is set: bless locally and commit the diff"
+    );
+    bless
+}
+
 #[test]
 fn golden_fixtures() {
-    let bless = std::env::var_os("BULWARK_BLESS").is_some_and(|v| v == "1");
+    let bless = bless_requested();
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixture_root())
         .expect("tests/fixtures/mutate exists")
         .map(|e| e.expect("entry").path())
@@ -98,7 +271,7 @@ fn golden_fixtures() {
     let problems: Vec<String> = dirs.iter().flat_map(|d| run_case(d, bless)).collect();
     assert!(
         problems.is_empty(),
-        "{}\n(rerun with BULWARK_BLESS=1 to accept)",
+        "{}\n(rerun with BULWARK_BLESS=1 to accept, and review the diff)",
         problems.join("\n")
     );
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bulwark::config::Policy;
-use bulwark::server::{self, Options, Readiness, ServeConfig, metrics::Metrics, tls::CertStore};
+use bulwark::health::{Metrics, Readiness};
+use bulwark::server::{self, Options, ServeConfig, tls::CertStore};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -427,24 +428,27 @@ async fn bad_input_gets_clear_errors() {
 }
 
 #[tokio::test]
-async fn panics_are_caught_and_the_app_keeps_serving() {
+async fn panics_are_caught_counted_and_the_app_keeps_serving() {
     use tower::ServiceExt;
+    let metrics = Arc::new(Metrics::default());
     let state = Arc::new(server::AppState {
         policy: Arc::new(Policy::default()),
         cluster: None,
-        metrics: Arc::new(Metrics::default()),
-        readiness: Arc::new(Readiness::default()),
+        metrics: metrics.clone(),
         options: Options::default(),
     });
-    let app = server::harden(server::routes(state).route(
-        "/boom",
-        axum::routing::post(|| async {
-            if std::hint::black_box(true) {
-                panic!("boom");
-            }
-            "unreachable"
-        }),
-    ));
+    let app = server::harden(
+        server::routes(state).route(
+            "/boom",
+            axum::routing::post(|| async {
+                if std::hint::black_box(true) {
+                    panic!("boom");
+                }
+                "unreachable"
+            }),
+        ),
+        metrics.clone(),
+    );
     let req = |path: &str, body: Value| {
         axum::http::Request::post(path)
             .header("content-type", "application/json")
@@ -459,6 +463,13 @@ async fn panics_are_caught_and_the_app_keeps_serving() {
         .await
         .expect("response");
     assert_eq!(resp.status().as_u16(), 500);
+    assert!(
+        metrics
+            .encode()
+            .contains("bulwark_admission_errors_total{endpoint=\"unknown\",reason=\"panic\"} 1"),
+        "a caught panic is counted: {}",
+        metrics.encode()
+    );
     let resp = app
         .oneshot(req(
             "/validate",

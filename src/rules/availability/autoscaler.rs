@@ -1,6 +1,10 @@
 //! `autoscaler`: a HorizontalPodAutoscaler never scales its target below the replica floor
-//! (`replicas.minReplicas`, default 2) and has room to scale (`maxReplicas > minReplicas`).
+//! and has room to scale (`maxReplicas > minReplicas`).
+//!
+//! The floor is the `replicas` rule's `minReplicas` (default 2): this rule has no parameters
+//! of its own, so the two rules can never disagree about how many replicas are enough.
 
+use super::replicas;
 use crate::engine::{Category, CheckCx, Rule, RuleMeta, Severity, Sink};
 use crate::workload::Body;
 
@@ -15,7 +19,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "HorizontalPodAutoscalers keep minReplicas at or above the replica floor (default 2) and maxReplicas above minReplicas",
     remediation: "Set spec.minReplicas to at least 2 (the replicas rule's minReplicas) and spec.maxReplicas above it",
-    params: &[],
 };
 
 impl Rule for Autoscaler {
@@ -27,7 +30,7 @@ impl Rule for Autoscaler {
         let Body::Hpa(spec) = &cx.obj.body else {
             return;
         };
-        let floor = cx.policy.params.min_replicas;
+        let floor = cx.policy.params::<replicas::Params>().min_replicas;
         let min = spec.min_replicas.unwrap_or(1);
         if min < floor {
             let shown = match spec.min_replicas {
@@ -97,7 +100,7 @@ mod tests {
     #[test]
     fn floor_follows_the_replicas_parameter() {
         let mut policy = Policy::default();
-        policy.params.min_replicas = 3;
+        assert!(policy.set_params(replicas::Params { min_replicas: 3 }));
         let f = run_with(
             &Autoscaler,
             &hpa("{minReplicas: 2, maxReplicas: 10}"),
@@ -105,7 +108,7 @@ mod tests {
             None,
         );
         assert_eq!(paths(&f), ["spec.minReplicas"]);
-        policy.params.min_replicas = 1;
+        assert!(policy.set_params(replicas::Params { min_replicas: 1 }));
         assert!(run_with(&Autoscaler, &hpa("{maxReplicas: 2}"), &policy, None).is_empty());
     }
 

@@ -12,7 +12,11 @@
 //! count, so every drain of a node running one of their pods hangs. An integer
 //! `minAvailable` depends on the replica count and is judged from the workload's side.
 
-use crate::engine::{Category, CheckCx, PdbInfo, Rule, RuleMeta, Severity, Sink, join};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{
+    Category, CheckCx, ParamsSpec, PdbInfo, Rule, RuleMeta, RuleParams, Severity, Sink, join,
+};
 
 use super::pod_spread::replica_count;
 use crate::workload::{Body, IntOrString, PdbSpec};
@@ -50,7 +54,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Workloads with 2+ replicas are covered by exactly one PodDisruptionBudget that allows at least one disruption",
     remediation: "Add a PodDisruptionBudget selecting the pod labels with maxUnavailable: 1 (or a minAvailable below the replica count)",
-    params: &["denyWhenMissing"],
 };
 
 /// How many pods `pdb` lets the eviction API take down out of `replicas` healthy ones;
@@ -80,9 +83,24 @@ fn describe(pdb: &PdbInfo) -> String {
     }
 }
 
+/// `rules.disruption-budget` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Params {
+    /// At admission a missing PDB is only a warning, since apply order is not guaranteed
+    /// (the PDB may come right after the workload), unless this is true: then it denies.
+    pub deny_when_missing: bool,
+}
+
+impl RuleParams for Params {}
+
 impl Rule for DisruptionBudget {
     fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn params(&self) -> Option<ParamsSpec> {
+        Some(ParamsSpec::of::<Params>())
     }
 
     fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>) {
@@ -113,7 +131,7 @@ impl Rule for DisruptionBudget {
                     "no PodDisruptionBudget in namespace {:?} selects these pod labels: a node drain may evict all {replicas} replicas at once",
                     cx.obj.namespace()
                 );
-                if cx.policy.params.deny_missing_pdb {
+                if cx.policy.params::<Params>().deny_when_missing {
                     out.deny(path, message);
                 } else if !inv.is_complete() {
                     out.warn(path, message);
@@ -313,7 +331,9 @@ mod tests {
         assert_eq!(live[0].severity, Severity::Warning);
 
         let mut strict = Policy::default();
-        strict.params.deny_missing_pdb = true;
+        assert!(strict.set_params(Params {
+            deny_when_missing: true
+        }));
         let live = check_at_error(&deploy(2), &inv(others, false), &strict);
         assert_eq!(live[0].severity, Severity::Error);
     }
@@ -366,7 +386,9 @@ mod tests {
     #[test]
     fn deny_when_missing_denies_even_when_the_rule_is_a_warning() {
         let mut strict = Policy::default();
-        strict.params.deny_missing_pdb = true;
+        assert!(strict.set_params(Params {
+            deny_when_missing: true
+        }));
         let f = check(&deploy(2), &inv(vec![], false), &strict);
         assert_eq!(f[0].severity, Severity::Error);
         let f = check(&deploy(2), &inv(vec![], false), &Policy::default());

@@ -16,7 +16,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Long-running containers have a preStop hook and terminationGracePeriodSeconds outlasts it",
     remediation: "Add lifecycle.preStop (e.g. sleep: {seconds: 5}) to every container and keep terminationGracePeriodSeconds longer than the hook",
-    params: &[],
 };
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.

@@ -15,7 +15,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Workloads with 2+ replicas spread their pods with pod anti-affinity or topologySpreadConstraints",
     remediation: "Add a topologySpreadConstraint (e.g. topologyKey kubernetes.io/hostname, maxSkew 1) or a podAntiAffinity term on the pod labels",
-    params: &[],
 };
 
 /// The replica count of a replicated workload: the minReplicas of the HPA targeting it when

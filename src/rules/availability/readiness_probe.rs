@@ -16,7 +16,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Long-running containers (and sidecars) define a readinessProbe",
     remediation: "Add a readinessProbe (httpGet, tcpSocket, grpc or exec) to every container and restartPolicy: Always init container",
-    params: &[],
 };
 
 impl Rule for ReadinessProbe {

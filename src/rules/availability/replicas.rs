@@ -1,7 +1,11 @@
 //! `replicas`: replicated workloads run at least `minReplicas` pods; when an HPA targets the
 //! workload, the HPA's `minReplicas` is what counts.
 
-use crate::engine::{Category, CheckCx, Rule, RuleMeta, Severity, Sink};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{
+    Category, CheckCx, ParamError, ParamsSpec, Rule, RuleMeta, RuleParams, Severity, Sink,
+};
 
 /// Rule id (admission judges `scale` requests by this rule alone).
 pub const ID: &str = "replicas";
@@ -17,12 +21,39 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Replicated workloads run at least minReplicas (default 2) pods",
     remediation: "Set spec.replicas (or the HPA's minReplicas) to at least 2",
-    params: &["minReplicas"],
 };
+
+/// `rules.replicas` parameters (also the floor the `autoscaler` rule holds HPAs to).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Params {
+    /// Fewest replicas a replicated workload may run: one pod is an outage at every
+    /// rollout, eviction and node failure.
+    pub min_replicas: i64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params { min_replicas: 2 }
+    }
+}
+
+impl RuleParams for Params {
+    fn validate(&mut self) -> Result<(), ParamError> {
+        if self.min_replicas < 1 {
+            return Err(ParamError::new("minReplicas", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
 
 impl Rule for Replicas {
     fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn params(&self) -> Option<ParamsSpec> {
+        Some(ParamsSpec::of::<Params>())
     }
 
     fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>) {
@@ -31,7 +62,7 @@ impl Rule for Replicas {
             return;
         }
         let Some(spec) = obj.controller() else { return };
-        let min = cx.policy.params.min_replicas;
+        let min = cx.policy.params::<Params>().min_replicas;
         let hpa = cx
             .ctx
             .inventory

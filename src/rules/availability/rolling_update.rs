@@ -23,7 +23,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Rollouts keep full capacity: RollingUpdate with maxUnavailable 0 and maxSurge > 0 (Deployments, DaemonSets; maxUnavailable 1 for DaemonSets on hostPort/hostNetwork, which cannot surge); no Recreate or OnDelete",
     remediation: "Use strategy/updateStrategy type RollingUpdate with rollingUpdate.maxUnavailable: 0 and rollingUpdate.maxSurge: 1 (or a percentage); DaemonSets on hostPort or hostNetwork: maxUnavailable: 1, maxSurge: 0; StatefulSets: RollingUpdate",
-    params: &[],
 };
 
 /// Whether `v` is a strictly positive count or percentage (percentages round up, as

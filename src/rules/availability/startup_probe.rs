@@ -16,7 +16,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Long-running containers (and sidecars) define a startupProbe",
     remediation: "Add a startupProbe whose failureThreshold x periodSeconds covers the slowest start, so the livenessProbe only runs after start-up",
-    params: &[],
 };
 
 impl Rule for StartupProbe {

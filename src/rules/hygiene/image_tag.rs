@@ -1,7 +1,9 @@
 //! `image-tag`: every container image is pinned: a tag other than `latest`, or a digest.
 //! With `requireDigest`, only an `@sha256:` digest counts (tags are mutable).
 
-use crate::engine::{Category, CheckCx, Rule, RuleMeta, Severity, Sink};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Category, CheckCx, ParamsSpec, Rule, RuleMeta, RuleParams, Severity, Sink};
 
 /// The rule.
 pub struct ImageTag;
@@ -14,7 +16,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Container images are pinned to a tag other than latest, or to an @sha256: digest (required with requireDigest)",
     remediation: "Reference images by a version tag (app:1.4.2) or, better, by digest (app@sha256:...)",
-    params: &["requireDigest"],
 };
 
 /// The parts of an image reference `[registry[:port]/]path[:tag][@digest]`.
@@ -55,14 +56,28 @@ impl<'a> ImageRef<'a> {
     }
 }
 
+/// `rules.image-tag` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Params {
+    /// Only an `@sha256:` digest pins an image (production clusters): tags can be moved.
+    pub require_digest: bool,
+}
+
+impl RuleParams for Params {}
+
 impl Rule for ImageTag {
     fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
+    fn params(&self) -> Option<ParamsSpec> {
+        Some(ParamsSpec::of::<Params>())
+    }
+
     fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>) {
         let Some((_, pod)) = cx.obj.pod() else { return };
-        let require_digest = cx.policy.params.require_digest;
+        let require_digest = cx.policy.params::<Params>().require_digest;
         for c in pod.all_containers() {
             // Built only for a finding: this rule runs on every container of every review.
             let path = || cx.pod_path(&format!("{}.image", c.rel_path()));
@@ -203,7 +218,9 @@ mod tests {
     #[test]
     fn require_digest_needs_sha256() {
         let mut policy = Policy::default();
-        policy.params.require_digest = true;
+        assert!(policy.set_params(Params {
+            require_digest: true
+        }));
         let d = format!("app:1@{SHA}");
         let f = run_with(
             &ImageTag,

@@ -1,7 +1,11 @@
 //! `labels`: workloads and the pods they create carry the labels operators, dashboards and
 //! cost reports rely on (`labels.required`, default `app.kubernetes.io/name`).
 
-use crate::engine::{Category, CheckCx, Rule, RuleMeta, Severity, Sink, join};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{
+    Category, CheckCx, ParamsSpec, Rule, RuleMeta, RuleParams, Severity, Sink, join,
+};
 use crate::workload::Kind;
 
 /// The rule.
@@ -15,12 +19,34 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Workloads and their pod templates carry the required labels (default app.kubernetes.io/name)",
     remediation: "Add each required label to metadata.labels and to the pod template's metadata.labels",
-    params: &["required"],
 };
+
+/// `rules.labels` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Params {
+    /// Labels every workload and its pod template must carry (the mutating webhook derives
+    /// `app.kubernetes.io/name`, and `/version` when listed here).
+    pub required: Vec<String>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            required: vec!["app.kubernetes.io/name".into()],
+        }
+    }
+}
+
+impl RuleParams for Params {}
 
 impl Rule for Labels {
     fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn params(&self) -> Option<ParamsSpec> {
+        Some(ParamsSpec::of::<Params>())
     }
 
     fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>) {
@@ -28,7 +54,8 @@ impl Rule for Labels {
         if !obj.kind.has_pod_spec() {
             return;
         }
-        let required = &cx.policy.params.required_labels;
+        let params = cx.policy.params::<Params>();
+        let required = &params.required;
         for key in required {
             if !obj.meta.labels.contains_key(key) {
                 out.report(
@@ -121,7 +148,9 @@ mod tests {
     #[test]
     fn one_finding_per_missing_key() {
         let mut policy = Policy::default();
-        policy.params.required_labels = vec!["team".into(), "tier".into()];
+        assert!(policy.set_params(Params {
+            required: vec!["team".into(), "tier".into()]
+        }));
         let f = run_with(
             &Labels,
             "kind: StatefulSet\nmetadata: {labels: {team: a}}\nspec: {template: {metadata: {labels: {tier: db}}}}\n",

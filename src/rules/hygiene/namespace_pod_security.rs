@@ -2,7 +2,11 @@
 //! the built-in Pod Security Admission label, at least `level` (default restricted), so the
 //! baseline holds even for pods bulwark does not see (webhook outage, exempt users).
 
-use crate::engine::{Category, CheckCx, PssLevel, Rule, RuleMeta, Severity, Sink};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{
+    Category, CheckCx, ParamsSpec, PssLevel, Rule, RuleMeta, RuleParams, Severity, Sink,
+};
 use crate::workload::Kind;
 
 /// The rule.
@@ -19,7 +23,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Namespaces set pod-security.kubernetes.io/enforce to at least the configured level (default restricted)",
     remediation: "Label the namespace pod-security.kubernetes.io/enforce=restricted (or the configured level)",
-    params: &["level"],
 };
 
 /// Rank of a PSS level name: privileged < baseline < restricted.
@@ -32,16 +35,38 @@ fn rank(level: &str) -> Option<u8> {
     }
 }
 
+/// `rules.namespace-pod-security` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Params {
+    /// Lowest acceptable `pod-security.kubernetes.io/enforce` level.
+    pub level: PssLevel,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            level: PssLevel::Restricted,
+        }
+    }
+}
+
+impl RuleParams for Params {}
+
 impl Rule for NamespacePodSecurity {
     fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn params(&self) -> Option<ParamsSpec> {
+        Some(ParamsSpec::of::<Params>())
     }
 
     fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>) {
         if cx.obj.kind != Kind::Namespace {
             return;
         }
-        let want = cx.policy.params.namespace_level;
+        let want = cx.policy.params::<Params>().level;
         let want_rank = match want {
             PssLevel::Baseline => 1,
             PssLevel::Restricted => 2,
@@ -106,7 +131,9 @@ mod tests {
     #[test]
     fn level_parameter_lowers_the_bar() {
         let mut policy = Policy::default();
-        policy.params.namespace_level = PssLevel::Baseline;
+        assert!(policy.set_params(Params {
+            level: PssLevel::Baseline
+        }));
         let run = |label: &str| run_with(&NamespacePodSecurity, &ns(label), &policy, None);
         assert!(run("pod-security.kubernetes.io/enforce: baseline").is_empty());
         assert!(run("pod-security.kubernetes.io/enforce: restricted").is_empty());

@@ -2,7 +2,9 @@
 //! reserves) and limits (what stops one container starving its node), and optionally
 //! ephemeral-storage too. Ephemeral (debug) containers cannot carry resources and are skipped.
 
-use crate::engine::{Category, CheckCx, Rule, RuleMeta, Severity, Sink};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Category, CheckCx, ParamsSpec, Rule, RuleMeta, RuleParams, Severity, Sink};
 use crate::workload::ContainerKind;
 
 /// The rule.
@@ -16,17 +18,31 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Containers set cpu and memory requests and limits (and ephemeral-storage with ephemeralStorage: true)",
     remediation: "Set resources.requests and resources.limits for cpu and memory (and ephemeral-storage) on every container and init container",
-    params: &["ephemeralStorage"],
 };
+
+/// `rules.resources` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Params {
+    /// Also require `ephemeral-storage` requests and limits (nodes evict pods that fill
+    /// their disk, and the scheduler cannot account for them otherwise).
+    pub ephemeral_storage: bool,
+}
+
+impl RuleParams for Params {}
 
 impl Rule for Resources {
     fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
+    fn params(&self) -> Option<ParamsSpec> {
+        Some(ParamsSpec::of::<Params>())
+    }
+
     fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>) {
         let Some((_, pod)) = cx.obj.pod() else { return };
-        let keys: &[&str] = if cx.policy.params.ephemeral_storage {
+        let keys: &[&str] = if cx.policy.params::<Params>().ephemeral_storage {
             &["cpu", "memory", "ephemeral-storage"]
         } else {
             &["cpu", "memory"]
@@ -116,7 +132,9 @@ mod tests {
         let yaml = format!("kind: Pod\nspec:\n  containers: [{{name: a, resources: {FULL}}}]\n");
         assert!(run(&Resources, &yaml).is_empty());
         let mut policy = Policy::default();
-        policy.params.ephemeral_storage = true;
+        assert!(policy.set_params(Params {
+            ephemeral_storage: true
+        }));
         let f = run_with(&Resources, &yaml, &policy, None);
         assert_eq!(
             paths(&f),

@@ -2,7 +2,11 @@
 //! anyone who can read the workload (or its history in Git) reads them. An env var whose name
 //! looks secret (contains one of `patterns`, case-insensitive) must use `valueFrom`.
 
-use crate::engine::{Category, CheckCx, Rule, RuleMeta, Severity, Sink};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{
+    Category, CheckCx, ParamError, ParamsSpec, Rule, RuleMeta, RuleParams, Severity, Sink,
+};
 
 /// The rule.
 pub struct SecretEnv;
@@ -15,20 +19,63 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Env vars whose names look like secrets (PASSWORD, TOKEN, ...) are not set to literal values",
     remediation: "Move the value into a Secret and reference it with env[].valueFrom.secretKeyRef (or envFrom)",
-    params: &["patterns"],
 };
+
+/// `rules.secret-env` parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Params {
+    /// Substrings of env var names that hold secrets, matched case-insensitively (kept
+    /// upper-case once parsed).
+    pub patterns: Vec<String>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            patterns: [
+                "PASSWORD",
+                "PASSWD",
+                "SECRET",
+                "TOKEN",
+                "API_KEY",
+                "APIKEY",
+                "PRIVATE_KEY",
+                "CREDENTIAL",
+                "ACCESS_KEY",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+impl RuleParams for Params {
+    fn validate(&mut self) -> Result<(), ParamError> {
+        // Upper-cased once here, so a policy that writes `password` equals one that writes
+        // `PASSWORD`; the check still upper-cases, for patterns set in code.
+        self.patterns
+            .iter_mut()
+            .for_each(|p| p.make_ascii_uppercase());
+        Ok(())
+    }
+}
 
 impl Rule for SecretEnv {
     fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
+    fn params(&self) -> Option<ParamsSpec> {
+        Some(ParamsSpec::of::<Params>())
+    }
+
     fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>) {
         let Some((_, pod)) = cx.obj.pod() else { return };
         let patterns: Vec<String> = cx
             .policy
-            .params
-            .secret_patterns
+            .params::<Params>()
+            .patterns
             .iter()
             .filter(|p| !p.is_empty())
             .map(|p| p.to_ascii_uppercase())
@@ -90,7 +137,9 @@ mod tests {
     #[test]
     fn patterns_come_from_the_policy() {
         let mut policy = Policy::default();
-        policy.params.secret_patterns = vec!["dsn".into()];
+        assert!(policy.set_params(Params {
+            patterns: vec!["dsn".into()]
+        }));
         let yaml = "kind: Pod\nspec:\n  containers: [{name: a, env: [{name: SENTRY_DSN, value: 'https://x'}, {name: PASSWORD, value: x}]}]\n";
         assert_eq!(
             paths(&run_with(&SecretEnv, yaml, &policy, None)),

@@ -15,7 +15,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Pods use a dedicated service account and set automountServiceAccountToken explicitly",
     remediation: "Create a ServiceAccount for the workload, set serviceAccountName to it, and set automountServiceAccountToken: false unless the pod calls the API",
-    params: &[],
 };
 
 impl Rule for ServiceAccount {

@@ -18,7 +18,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Baseline),
     summary: "AppArmor profiles must be RuntimeDefault or Localhost, never Unconfined",
     remediation: "Set appArmorProfile.type to RuntimeDefault or Localhost (annotations: runtime/default or localhost/<profile>), or remove it",
-    params: &[],
 };
 
 /// Prefix of the deprecated per-container AppArmor annotations.

@@ -16,7 +16,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Baseline),
     summary: "Containers must not add capabilities beyond the baseline set; restricted: drop ALL and add only NET_BIND_SERVICE",
     remediation: "Set securityContext.capabilities.drop: [ALL] and add back at most NET_BIND_SERVICE",
-    params: &[],
 };
 
 /// Capabilities the baseline level allows in `capabilities.add` (exact, case-sensitive).

@@ -14,7 +14,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Baseline),
     summary: "Pods must not share the host's network, PID or IPC namespace",
     remediation: "Remove hostNetwork, hostPID and hostIPC from the pod spec or set them to false",
-    params: &[],
 };
 
 impl Rule for HostNamespaces {

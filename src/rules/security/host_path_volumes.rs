@@ -13,7 +13,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Baseline),
     summary: "Pods must not mount hostPath volumes",
     remediation: "Replace hostPath volumes with emptyDir, configMap, secret, projected or persistentVolumeClaim volumes",
-    params: &[],
 };
 
 impl Rule for HostPathVolumes {

@@ -14,7 +14,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Baseline),
     summary: "Containers must not bind host ports",
     remediation: "Remove ports[].hostPort (or set it to 0) and expose the port through a Service",
-    params: &[],
 };
 
 impl Rule for HostPorts {

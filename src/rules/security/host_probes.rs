@@ -16,7 +16,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Baseline),
     summary: "Probes and lifecycle hooks must not set httpGet.host or tcpSocket.host",
     remediation: "Remove the host field from httpGet/tcpSocket probes and lifecycle hooks so they target the pod's own IP",
-    params: &[],
 };
 
 impl Rule for HostProbes {

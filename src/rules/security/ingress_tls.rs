@@ -27,7 +27,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Ingresses name their hosts and cover every one of them with spec.tls (wildcards as Kubernetes matches them)",
     remediation: "Give every spec.rules[] a host and list each host (or a *.domain wildcard one label above it) in spec.tls[].hosts with the secretName of its certificate",
-    params: &[],
 };
 
 /// Whether TLS host `tls` covers rule host `host`: the same name, or `tls` is `*.<suffix>`

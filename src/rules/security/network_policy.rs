@@ -38,7 +38,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Workloads' pods are selected by a NetworkPolicy of their namespace that restricts Ingress (a default-deny podSelector: {} counts)",
     remediation: "Add a NetworkPolicy selecting the pods (or all pods: podSelector: {}) with policyTypes: [Ingress] and ingress rules that allow only the sources and ports they need",
-    params: &[],
 };
 
 /// The namespace as messages name it: unset means `default`.

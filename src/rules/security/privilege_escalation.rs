@@ -15,7 +15,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Restricted),
     summary: "Containers must set allowPrivilegeEscalation: false",
     remediation: "Set securityContext.allowPrivilegeEscalation: false on every container",
-    params: &[],
 };
 
 impl Rule for PrivilegeEscalation {

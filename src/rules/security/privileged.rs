@@ -13,7 +13,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Baseline),
     summary: "Containers must not run privileged",
     remediation: "Remove securityContext.privileged or set it to false",
-    params: &[],
 };
 
 impl Rule for Privileged {

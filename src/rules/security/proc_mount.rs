@@ -16,7 +16,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Baseline),
     summary: "procMount must be unset or Default (baseline allows Unmasked only with hostUsers: false)",
     remediation: "Remove securityContext.procMount or set it to Default",
-    params: &[],
 };
 
 impl Rule for ProcMount {

@@ -17,7 +17,6 @@ static META: RuleMeta = RuleMeta {
     pss: None,
     summary: "Containers must set readOnlyRootFilesystem: true",
     remediation: "Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir volume on each path the container writes to",
-    params: &[],
 };
 
 impl Rule for ReadOnlyRootFilesystem {

@@ -17,7 +17,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Restricted),
     summary: "Containers must run as a non-root user: runAsNonRoot true and runAsUser never 0",
     remediation: "Set spec.securityContext.runAsNonRoot: true (or on every container), remove runAsNonRoot: false and runAsUser: 0",
-    params: &[],
 };
 
 impl Rule for RunAsNonRoot {

@@ -17,7 +17,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Baseline),
     summary: "Seccomp must not be Unconfined; restricted: RuntimeDefault or Localhost on the pod or every container",
     remediation: "Set spec.securityContext.seccompProfile.type: RuntimeDefault and remove Unconfined profiles",
-    params: &[],
 };
 
 /// The profile types the restricted level accepts.

@@ -15,7 +15,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Baseline),
     summary: "seLinuxOptions must not set user or role, and type only to a container type",
     remediation: "Remove seLinuxOptions.user and .role; set .type only to container_t, container_init_t, container_kvm_t or container_engine_t",
-    params: &[],
 };
 
 /// SELinux types allowed besides unset/empty (policy v1.31+ adds `container_engine_t`).

@@ -15,7 +15,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Baseline),
     summary: "Pods may set only the safe sysctls of the Pod Security Standards",
     remediation: "Remove spec.securityContext.sysctls entries outside the safe set (kernel.shm_rmid_forced, net.ipv4.ip_local_port_range, ...)",
-    params: &[],
 };
 
 /// The sysctls PSS baseline v1.37 allows (exact names).

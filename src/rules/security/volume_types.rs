@@ -14,7 +14,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Restricted),
     summary: "Volumes must be configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected or secret",
     remediation: "Replace other volume sources with a persistentVolumeClaim (backed by a StorageClass) or one of the allowed types",
-    params: &[],
 };
 
 /// Volume sources the restricted level allows.

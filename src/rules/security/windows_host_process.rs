@@ -14,7 +14,6 @@ static META: RuleMeta = RuleMeta {
     pss: Some(PssLevel::Baseline),
     summary: "Pods and containers must not run as Windows HostProcess",
     remediation: "Remove securityContext.windowsOptions.hostProcess or set it to false, on the pod and every container",
-    params: &[],
 };
 
 impl Rule for WindowsHostProcess {

@@ -99,7 +99,7 @@ impl Default for Metrics {
         );
         registry.register(
             "admission_errors",
-            "Requests answered with an HTTP error (bad input, oversized, timeouts, panics)",
+            "Requests answered with an HTTP error (bad input, oversized, timeouts; panics, whose endpoint is \"unknown\")",
             errors.clone(),
         );
         registry.register(

@@ -9,9 +9,9 @@
 use std::path::PathBuf;
 
 use crate::config::Policy;
-use crate::offline::{Loaded, load_paths};
+use crate::mutate::{MutateError, Operation, mutate};
 
-use super::{MutateError, Operation, mutate};
+use super::{Loaded, load_paths};
 
 /// What `bulwark mutate` prints and returns.
 #[derive(Debug, Default)]

@@ -1,9 +1,7 @@
 //! Offline use of the engine on manifest files: loading (files, directories, stdin,
 //! multi-document YAML, JSON, `kind: List`), the manifest-set inventory, and the `check`
-//! report formats (text, JSON, SARIF).
+//! report formats (text, JSON, SARIF); `bulwark mutate` is in [`mutate`].
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +15,13 @@ use crate::engine::{
 };
 use crate::workload::{Body, FieldPath, FieldStep, Kind, Workload};
 
+pub mod mutate;
+mod render;
+mod sarif;
 mod yaml;
+
+pub use render::{render_json, render_rules, render_text};
+pub use sarif::render_sarif;
 
 /// One object read from a manifest file.
 #[derive(Debug, Clone)]
@@ -447,7 +451,7 @@ pub struct FileFinding {
     /// Rule category.
     pub category: &'static str,
     /// Severity.
-    pub severity: &'static str,
+    pub severity: Severity,
     /// Field path.
     pub path: String,
     /// Explanation.
@@ -473,11 +477,7 @@ impl CheckResult {
     pub fn exit_code(&self) -> u8 {
         if !self.errors.is_empty() {
             2
-        } else if self
-            .findings
-            .iter()
-            .any(|f| f.severity == Severity::Error.as_str())
-        {
+        } else if self.findings.iter().any(|f| f.severity == Severity::Error) {
             1
         } else {
             0
@@ -506,7 +506,7 @@ pub fn check(loaded: Loaded, policy: &Policy) -> CheckResult {
     let inventory = ManifestInventory::from_workloads(parsed.iter().map(|(_, w)| w));
     let ctx = Context {
         inventory: Some(&inventory),
-        today: Some(engine::exemptions::today()),
+        today: Some(engine::exemptions::days_since_epoch(crate::clock::today())),
         ..Context::default()
     };
     for (doc, w) in &parsed {
@@ -524,7 +524,7 @@ pub fn check(loaded: Loaded, policy: &Policy) -> CheckResult {
                 name: w.name().to_owned(),
                 rule: f.rule,
                 category: f.category.as_str(),
-                severity: f.severity.as_str(),
+                severity: f.severity,
                 path: f.path,
                 message: f.message,
                 line: doc.line,
@@ -532,166 +532,6 @@ pub fn check(loaded: Loaded, policy: &Policy) -> CheckResult {
         }
     }
     result
-}
-
-/// Renders findings as human text, grouped by object; `color` adds ANSI colours.
-pub fn render_text(result: &CheckResult, color: bool) -> String {
-    let paint = |code: &str, s: &str| {
-        if color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_owned()
-        }
-    };
-    let mut out = String::new();
-    let mut groups: BTreeMap<(String, usize, String, String, String), Vec<&FileFinding>> =
-        BTreeMap::new();
-    let mut order = Vec::new();
-    for f in &result.findings {
-        let key = (
-            f.file.clone(),
-            f.document,
-            f.kind.clone(),
-            f.namespace.clone(),
-            f.name.clone(),
-        );
-        if !groups.contains_key(&key) {
-            order.push(key.clone());
-        }
-        groups.entry(key).or_default().push(f);
-    }
-    for key in order {
-        let (file, doc, kind, ns, name) = &key;
-        let object = if ns.is_empty() {
-            format!("{kind}/{name}")
-        } else {
-            format!("{kind}/{ns}/{name}")
-        };
-        let _ = writeln!(
-            out,
-            "{} {}",
-            paint("1", &object),
-            paint("2", &format!("({file}, document {doc})"))
-        );
-        for f in &groups[&key] {
-            let sev = if f.severity == "error" {
-                paint("31", "error  ")
-            } else {
-                paint("33", "warning")
-            };
-            let _ = writeln!(out, "  {sev} {:<26} {}", f.rule, f.path);
-            let _ = writeln!(out, "          {}", f.message);
-        }
-        out.push('\n');
-    }
-    for e in &result.errors {
-        let _ = writeln!(out, "{} {e}", paint("31", "parse error:"));
-    }
-    let errors = result
-        .findings
-        .iter()
-        .filter(|f| f.severity == "error")
-        .count();
-    let warnings = result.findings.len() - errors;
-    let _ = writeln!(
-        out,
-        "{} objects checked: {errors} error(s), {warnings} warning(s), {} unreadable",
-        result.objects,
-        result.errors.len()
-    );
-    out
-}
-
-/// Renders findings as one JSON array.
-pub fn render_json(result: &CheckResult) -> String {
-    serde_json::to_string_pretty(&result.findings).unwrap_or_else(|_| "[]".into()) + "\n"
-}
-
-/// Renders findings as SARIF 2.1.0, for code-scanning UIs.
-pub fn render_sarif(result: &CheckResult) -> String {
-    let rules: Vec<serde_json::Value> = crate::rules::catalogue()
-        .iter()
-        .map(|r| {
-            let m = r.meta();
-            serde_json::json!({
-                "id": m.id,
-                "name": m.id,
-                "shortDescription": {"text": m.summary},
-                "help": {"text": m.remediation},
-                "defaultConfiguration": {"level": m.severity.as_str()},
-                "properties": {"category": m.category.as_str()},
-            })
-        })
-        .collect();
-    let results: Vec<serde_json::Value> = result
-        .findings
-        .iter()
-        .map(|f| {
-            let object = if f.namespace.is_empty() {
-                format!("{}/{}", f.kind, f.name)
-            } else {
-                format!("{}/{}/{}", f.kind, f.namespace, f.name)
-            };
-            serde_json::json!({
-                "ruleId": f.rule,
-                "ruleIndex": crate::rules::index_of(f.rule),
-                "level": f.severity,
-                "message": {"text": format!("{object}: {} ({})", f.message, f.path)},
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": f.file},
-                        "region": {"startLine": f.line.max(1)},
-                    },
-                    "logicalLocations": [{"fullyQualifiedName": format!("{object}#{}", f.path), "kind": "object"}],
-                }],
-            })
-        })
-        .collect();
-    let notifications: Vec<serde_json::Value> = result
-        .errors
-        .iter()
-        .map(|e| serde_json::json!({"level": "error", "message": {"text": e.to_string()}}))
-        .collect();
-    let sarif = serde_json::json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "bulwark",
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/bulwark-dev/bulwark",
-                "rules": rules,
-            }},
-            "invocations": [{
-                "executionSuccessful": result.errors.is_empty(),
-                "toolExecutionNotifications": notifications,
-            }],
-            "results": results,
-        }],
-    });
-    serde_json::to_string_pretty(&sarif).unwrap_or_default() + "\n"
-}
-
-/// Renders the rule catalogue as a text table (`bulwark rules`).
-pub fn render_rules(policy: &Policy) -> String {
-    let mut out = format!(
-        "{:<26} {:<13} {:<8} {:<8} SUMMARY\n",
-        "ID", "CATEGORY", "SEVERITY", "ENABLED"
-    );
-    for (i, r) in crate::rules::catalogue().iter().enumerate() {
-        let m = r.meta();
-        let eff = policy.rule(i);
-        let _ = writeln!(
-            out,
-            "{:<26} {:<13} {:<8} {:<8} {}",
-            m.id,
-            m.category.as_str(),
-            eff.severity.as_str(),
-            if eff.enabled { "yes" } else { "no" },
-            m.summary
-        );
-    }
-    out
 }
 
 #[cfg(test)]
