@@ -2334,6 +2334,35 @@ fn network_policy_at_admission() {
             warned(Enforce, &["network-policy"]),
         ),
         Case::new(
+            "no NetworkPolicy with denyWhenMissing: denied",
+            "rules:\n  network-policy: {denyWhenMissing: true}\n",
+            np(&[]),
+            good_deploy(),
+            denied(&["network-policy"], &[]),
+        ),
+        Case::new(
+            "no NetworkPolicy with denyWhenMissing, audit namespace: audited",
+            "rules:\n  network-policy: {denyWhenMissing: true}\n",
+            Some(with_network_policies(labelled("audit"), &[])),
+            good_deploy(),
+            warned(Audit, &["network-policy"]),
+        ),
+        Case::new(
+            "denyWhenMissing without NetworkPolicy data (no watch): no finding",
+            "rules:\n  network-policy: {denyWhenMissing: true}\n",
+            Some(unlabelled()),
+            good_deploy(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "denyWhenMissing, a Pod the ReplicaSet controller made: never stalls it",
+            "rules:\n  network-policy: {denyWhenMissing: true}\n",
+            np(&[]),
+            controlled(good_deploy(), "Pod", "ReplicaSet"),
+            allowed(Enforce),
+        )
+        .by(REPLICASET_CONTROLLER),
+        Case::new(
             "only an Egress policy: a warning",
             ENFORCE,
             np(&[egress_only()]),

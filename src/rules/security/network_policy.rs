@@ -4,8 +4,8 @@
 //!
 //! Policies come from the [`Inventory`](crate::engine::Inventory), as PDBs do for
 //! `disruption-budget`: without data the rule stays silent; on a live cluster a missing policy
-//! is only a warning (it may be applied right after the workload); offline the manifest set is
-//! the whole universe. A policy's `podSelector` is matched against the pod template's labels,
+//! is only a warning (it may be applied right after the workload) unless `denyWhenMissing` is
+//! set, which makes it an error; offline the manifest set is the whole universe. A policy's `podSelector` is matched against the pod template's labels,
 //! and its `policyTypes` default as Kubernetes defaults them (Ingress, plus Egress when it
 //! has egress rules).
 //!
@@ -22,8 +22,11 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
+
 use crate::engine::{
-    Category, CheckCx, NetworkPolicyInfo, PodsInfo, Rule, RuleMeta, Severity, Sink, join,
+    Category, CheckCx, NetworkPolicyInfo, ParamsSpec, PodsInfo, Rule, RuleMeta, RuleParams,
+    Severity, Sink, join,
 };
 use crate::workload::{Body, NetworkPolicySpec};
 
@@ -40,6 +43,17 @@ static META: RuleMeta = RuleMeta {
     remediation: "Add a NetworkPolicy selecting the pods (or all pods: podSelector: {}) with policyTypes: [Ingress] and ingress rules that allow only the sources and ports they need",
 };
 
+/// `rules.network-policy` parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Params {
+    /// At admission a workload no policy protects is only a warning, since apply order is not
+    /// guaranteed (the policy may come right after it), unless this is true: then it denies.
+    pub deny_when_missing: bool,
+}
+
+impl RuleParams for Params {}
+
 /// The namespace as messages name it: unset means `default`.
 fn namespace_name(ns: &str) -> &str {
     if ns.is_empty() { "default" } else { ns }
@@ -54,6 +68,10 @@ fn names(policies: &[&NetworkPolicyInfo]) -> String {
 impl Rule for NetworkPolicy {
     fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn params(&self) -> Option<ParamsSpec> {
+        Some(ParamsSpec::of::<Params>())
     }
 
     fn check(&self, cx: &CheckCx<'_>, out: &mut Sink<'_>) {
@@ -107,7 +125,9 @@ impl Rule for NetworkPolicy {
                 names(&selecting)
             )
         };
-        if !inv.is_complete() {
+        if cx.policy.params::<Params>().deny_when_missing {
+            out.deny(path, message);
+        } else if !inv.is_complete() {
             out.warn(path, message);
         } else {
             out.report(path, message);
@@ -314,9 +334,19 @@ mod tests {
             Severity::Error
         );
         assert_eq!(
-            check_at_error(DEPLOY, &inv(others, false))[0].severity,
+            check_at_error(DEPLOY, &inv(others.clone(), false))[0].severity,
             Severity::Warning
         );
+        // denyWhenMissing: a denial, even though the rule is a warning by default.
+        let mut strict = Policy::default();
+        assert!(strict.set_params(Params {
+            deny_when_missing: true
+        }));
+        let f = run_with(&NetworkPolicy, DEPLOY, &strict, Some(&inv(others, false)));
+        assert_eq!(f[0].severity, Severity::Error);
+        let p = Policy::from_yaml("rules:\n  network-policy: {denyWhenMissing: true}\n")
+            .expect("policy");
+        assert!(p.params::<Params>().deny_when_missing);
     }
 
     #[test]
