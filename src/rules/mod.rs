@@ -52,6 +52,7 @@ static CATALOGUE: &[&dyn Rule] = &[
     &hygiene::secret_env::SecretEnv,
     &hygiene::labels::Labels,
     &hygiene::namespace_pod_security::NamespacePodSecurity,
+    &hygiene::namespace_quota::NamespaceQuota,
     &exemption::Exemption,
 ];
 

@@ -641,6 +641,38 @@ async fn reflector_caches_through_the_kube_client() {
         out.rule_ids()
     );
 
+    // The isolation caches feed network-policy and namespace-quota: `shop` has a default
+    // deny and a quota, so neither speaks; once the policy is deleted, network-policy warns
+    // (only warns: on a live cluster the policy may be applied next).
+    let quiet = |out: &bulwark::admission::Outcome| {
+        !out.rule_ids().contains(&"network-policy") && !out.rule_ids().contains(&"namespace-quota")
+    };
+    assert!(quiet(&out), "{:?}", out.rule_ids());
+    eventually("the NetworkPolicy watch", || {
+        api.open_watches(Res::NetworkPolicies) == 1
+    })
+    .await;
+    api.push(
+        Res::NetworkPolicies,
+        json!({"type": "DELETED", "object": deny_all("106")}),
+    );
+    eventually("the DELETED NetworkPolicy", || {
+        cluster
+            .network_policies("shop")
+            .is_some_and(|p| p.is_empty())
+    })
+    .await;
+    let out = admission
+        .review(Endpoint::Validate, &deployment_review())
+        .expect("review");
+    assert!(
+        out.warnings.iter().any(|w| w
+            .contains("bulwark warning network-policy: no NetworkPolicy in namespace \"shop\"")),
+        "{:?}",
+        out.warnings
+    );
+    assert!(!out.rule_ids().contains(&"namespace-quota"));
+
     // 410 Gone on the watch: counted, and the watcher recovers by listing again. The new
     // list replaces the cache (`late` is gone, `fresh` is there) and the watch resumes
     // from the new list's resourceVersion.
@@ -711,14 +743,50 @@ async fn reflector_caches_through_the_kube_client() {
 
 /// A kind whose initial list fails (403, e.g. missing RBAC) keeps the cluster unsynced:
 /// readiness stays false and lookups answer "no data" rather than half the truth; the error
-/// is counted and the list retried.
+/// is counted and the list retried. Every reflected kind counts, the isolation ones too: a
+/// cluster whose ClusterRole lacks them must not judge workloads as unprotected.
 #[tokio::test]
 async fn a_failing_list_keeps_the_cluster_unsynced() {
+    for (res, kind, api_version, resource, good) in [
+        (
+            Res::Hpas,
+            "HorizontalPodAutoscalerList",
+            "autoscaling/v2",
+            "horizontalpodautoscalers",
+            vec![hpa(3, "12")],
+        ),
+        (
+            Res::NetworkPolicies,
+            "NetworkPolicyList",
+            "networking.k8s.io/v1",
+            "networkpolicies",
+            vec![deny_all("14")],
+        ),
+        (
+            Res::ResourceQuotas,
+            "ResourceQuotaList",
+            "v1",
+            "resourcequotas",
+            vec![quota()],
+        ),
+        (
+            Res::LimitRanges,
+            "LimitRangeList",
+            "v1",
+            "limitranges",
+            Vec::new(),
+        ),
+    ] {
+        failing_list(res, resource, list(kind, api_version, "100", good)).await;
+    }
+}
+
+async fn failing_list(res: Res, resource: &str, good: Value) {
     let (service, handle) = tower_test::mock::pair::<Request<kube::client::Body>, Response<Body>>();
     let mut state = initial_state();
     state.lists.insert(
-        Res::Hpas,
-        status(403, "Forbidden", "horizontalpodautoscalers is forbidden"),
+        res,
+        status(403, "Forbidden", &format!("{resource} is forbidden")),
     );
     let api = FakeApi::start(handle, state);
     let client = kube::Client::new(service, "default");
@@ -726,32 +794,29 @@ async fn a_failing_list_keeps_the_cluster_unsynced() {
     let metrics = Arc::new(Metrics::default());
     let cluster = bulwark::cluster::start(client, readiness.clone(), metrics.clone());
     api.open_gate();
-    eventually("the failing HPA list to be counted", || {
-        watch_errors(&metrics, "horizontalpodautoscalers") >= 1
-    })
+    eventually(
+        &format!("the failing {resource} list to be counted"),
+        || watch_errors(&metrics, resource) >= 1,
+    )
     .await;
     eventually("the namespace and PDB watches", || {
         api.open_watches(Res::Pdbs) == 1 && !api.requests(Res::Namespaces, true).is_empty()
     })
     .await;
-    assert!(!readiness.cluster.load(Ordering::Relaxed));
-    assert_eq!(cluster.namespace_labels("shop"), None);
-    assert!(cluster.pdbs("shop").is_none());
+    assert!(!readiness.cluster.load(Ordering::Relaxed), "{resource}");
+    assert_eq!(cluster.namespace_labels("shop"), None, "{resource}");
+    assert!(cluster.pdbs("shop").is_none(), "{resource}");
     assert!(cluster.hpa_for("shop", "Deployment", "web").is_none());
+    assert!(cluster.network_policies("shop").is_none(), "{resource}");
+    assert!(cluster.resource_quotas("shop").is_none(), "{resource}");
+    assert!(cluster.limit_ranges("shop").is_none(), "{resource}");
     // RBAC fixed: the retried list succeeds and the cluster syncs.
-    api.state().lists.insert(
-        Res::Hpas,
-        list(
-            "HorizontalPodAutoscalerList",
-            "autoscaling/v2",
-            "100",
-            vec![hpa(3, "12")],
-        ),
-    );
-    eventually("readiness.cluster after the retried list", || {
-        readiness.cluster.load(Ordering::Relaxed)
-    })
+    api.state().lists.insert(res, good);
+    eventually(
+        &format!("readiness.cluster after the retried {resource} list"),
+        || readiness.cluster.load(Ordering::Relaxed),
+    )
     .await;
     assert!(cluster.namespace_labels("shop").is_some());
-    assert!(api.requests(Res::Hpas, false).len() >= 2);
+    assert!(api.requests(res, false).len() >= 2, "{resource}");
 }

@@ -2425,3 +2425,90 @@ fn network_policy_at_admission() {
         ),
     ]);
 }
+
+/// `c` with these ResourceQuotas in `shop` (name, capped resources).
+fn with_quotas(mut c: Fake, quotas: &[(&str, &[&str])]) -> Fake {
+    c.quotas = Some(
+        quotas
+            .iter()
+            .map(|(name, hard)| {
+                (
+                    "shop".to_owned(),
+                    QuotaInfo {
+                        name: (*name).to_owned(),
+                        hard: hard.iter().map(|h| (*h).to_owned()).collect(),
+                    },
+                )
+            })
+            .collect(),
+    );
+    c
+}
+
+#[test]
+fn namespace_quota_at_admission() {
+    use Mode::*;
+    let q = |quotas: &[(&str, &[&str])]| Some(with_quotas(unlabelled(), quotas));
+    run(vec![
+        Case::new(
+            "a quota in the namespace: clean",
+            ENFORCE,
+            q(&[("compute", &["requests.cpu", "requests.memory"])]),
+            good_deploy(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "no quota: a warning",
+            ENFORCE,
+            q(&[]),
+            good_deploy(),
+            warned(Enforce, &["namespace-quota"]),
+        ),
+        Case::new(
+            "no quota at severity error: still a warning at admission",
+            "rules:\n  namespace-quota: {severity: error}\n",
+            q(&[]),
+            good_deploy(),
+            warned(Enforce, &["namespace-quota"]),
+        ),
+        Case::new(
+            "a quota that caps nothing: a warning",
+            ENFORCE,
+            q(&[("placeholder", &[])]),
+            good_deploy(),
+            warned(Enforce, &["namespace-quota"]),
+        ),
+        Case::new(
+            "no quota, audit namespace: audited",
+            ENFORCE,
+            Some(with_quotas(labelled("audit"), &[])),
+            good_deploy(),
+            warned(Audit, &["namespace-quota"]),
+        ),
+        Case::new(
+            "no quota, a Pod the ReplicaSet controller made: judged through its owner",
+            ENFORCE,
+            q(&[]),
+            controlled(good_deploy(), "Pod", "ReplicaSet"),
+            allowed(Enforce),
+        )
+        .by(REPLICASET_CONTROLLER),
+        Case::new(
+            "no quota, caches not synced: no finding",
+            ENFORCE,
+            Some(Fake {
+                synced: false,
+                ..with_quotas(unlabelled(), &[])
+            }),
+            good_deploy(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "no quota, a Namespace object: not judged (it runs nothing)",
+            ENFORCE,
+            q(&[]),
+            namespace("shop", None),
+            allowed(Enforce),
+        ),
+    ]);
+}

@@ -169,3 +169,38 @@ fn network_policy_offline() {
         ]
     );
 }
+
+#[test]
+fn namespace_quota_offline() {
+    let rules = ["namespace-quota"];
+    let quota = |ns: &str, hard: &str| {
+        format!(
+            "apiVersion: v1\nkind: ResourceQuota\nmetadata: {{name: compute, namespace: {ns}}}\nspec: {{hard: {hard}}}\n---\n"
+        )
+    };
+    // No quota anywhere: every pod-running workload, each naming its namespace.
+    let (_, f) = check(&workloads_and(""), &rules);
+    assert_eq!(f.len(), 5, "{f:?}");
+    assert!(
+        f.iter()
+            .all(|(_, _, path, sev)| path == "metadata.namespace" && sev == "warning"),
+        "{f:?}"
+    );
+    // A quota in `shop` covers its four workloads; an empty one in `other` covers nothing.
+    let set = format!(
+        "{}{}{}",
+        quota("shop", "{requests.cpu: '4', requests.memory: 8Gi}"),
+        quota("other", "{}"),
+        workloads_and("")
+    );
+    let (_, f) = check(&set, &rules);
+    assert_eq!(
+        f,
+        [finding(
+            "namespace-quota",
+            "Deployment/web",
+            "metadata.namespace",
+            "warning"
+        )]
+    );
+}
