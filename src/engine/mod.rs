@@ -116,9 +116,10 @@ pub trait Inventory: Send + Sync {
     fn limit_ranges(&self, _namespace: &str) -> Option<Vec<LimitRangeInfo>> {
         None
     }
-    /// Every pod-running workload in `namespace`, when the inventory holds them all (the
-    /// manifest set): only then can a selector be said to select nothing. The server does not
-    /// watch workloads, so it answers `None`.
+    /// Every pod-running workload in `namespace`, when the inventory holds every maker of
+    /// pods there (the manifest set, without custom resources an operator may turn into
+    /// pods): only then can a selector be said to select nothing. The server does not watch
+    /// workloads, so it answers `None`.
     fn workloads(&self, _namespace: &str) -> Option<Vec<PodsInfo>> {
         None
     }

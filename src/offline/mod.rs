@@ -2,6 +2,7 @@
 //! multi-document YAML, JSON, `kind: List`), the manifest-set inventory, and the `check`
 //! report formats (text, JSON, SARIF); `bulwark mutate` is in [`mutate`].
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -287,6 +288,9 @@ pub struct ManifestInventory {
     quotas: Vec<(String, QuotaInfo)>,
     limit_ranges: Vec<(String, LimitRangeInfo)>,
     workloads: Vec<(String, PodsInfo)>,
+    /// Namespaces holding a custom resource, which an operator may turn into pods (a
+    /// Prometheus, an Alertmanager): there the workloads of the set are not all the pods.
+    operated: BTreeSet<String>,
 }
 
 /// Objects without a namespace land in `default` when applied.
@@ -416,12 +420,31 @@ impl Inventory for ManifestInventory {
     }
 
     fn workloads(&self, namespace: &str) -> Option<Vec<PodsInfo>> {
+        if self.operated.contains(norm_ns(namespace)) {
+            return None;
+        }
         Some(in_namespace(&self.workloads, namespace))
     }
 
     fn is_complete(&self) -> bool {
         true
     }
+}
+
+/// Whether `object` belongs to an API group outside Kubernetes' own (and bulwark's): a
+/// custom resource, which an operator may turn into pods bulwark cannot see.
+fn is_custom_resource(object: &serde_json::Value) -> bool {
+    let api_version = object
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    !(group.is_empty()
+        || group.ends_with(".k8s.io")
+        || matches!(
+            group,
+            "apps" | "batch" | "policy" | "autoscaling" | "extensions" | "bulwark.dev"
+        ))
 }
 
 /// The items of `all` in `namespace` (unset meaning `default`).
@@ -503,7 +526,12 @@ pub fn check(loaded: Loaded, policy: &Policy) -> CheckResult {
             }),
         }
     }
-    let inventory = ManifestInventory::from_workloads(parsed.iter().map(|(_, w)| w));
+    let mut inventory = ManifestInventory::from_workloads(parsed.iter().map(|(_, w)| w));
+    inventory.operated = parsed
+        .iter()
+        .filter(|(doc, _)| is_custom_resource(&doc.value))
+        .map(|(_, w)| norm_ns(w.namespace()).to_owned())
+        .collect();
     let ctx = Context {
         inventory: Some(&inventory),
         today: Some(engine::exemptions::days_since_epoch(crate::clock::today())),

@@ -204,3 +204,30 @@ fn namespace_quota_offline() {
         )]
     );
 }
+
+/// Pods an operator makes from a custom resource (kube-prometheus's Alertmanager) are not
+/// workloads of the set: there a selector that matches none of them may still select pods,
+/// so it is not called a typo.
+#[test]
+fn a_selector_is_not_called_a_typo_where_an_operator_makes_pods() {
+    let policy = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: alertmanager, namespace: shop}\nspec: {podSelector: {matchLabels: {app: alertmanager}}, ingress: [{from: [{podSelector: {}}]}]}\n";
+    let typo = |f: &[(String, String, String, String)]| {
+        f.iter()
+            .any(|(_, o, p, _)| o == "NetworkPolicy/alertmanager" && p == "spec.podSelector")
+    };
+    let (_, f) = check(&workloads_and(policy), &["network-policy"]);
+    assert!(typo(&f), "{f:?}");
+    let operated = format!(
+        "apiVersion: monitoring.coreos.com/v1\nkind: Alertmanager\nmetadata: {{name: main, namespace: shop}}\nspec: {{replicas: 3}}\n---\n{}",
+        workloads_and(policy)
+    );
+    let (_, f) = check(&operated, &["network-policy"]);
+    assert!(!typo(&f), "{f:?}");
+    // Built-in kinds make no pods of their own: a Service or a ConfigMap changes nothing.
+    let plain = format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: shop}}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: r, namespace: shop}}\n---\n{}",
+        workloads_and(policy)
+    );
+    let (_, f) = check(&plain, &["network-policy"]);
+    assert!(typo(&f), "{f:?}");
+}

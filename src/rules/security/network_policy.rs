@@ -13,7 +13,8 @@
 //! everyone in, whatever the others say, so such a policy does not protect the pods. The rule
 //! says so on the workload and on the policy itself. Offline, where every workload is known,
 //! a policy whose non-empty selector matches none of its namespace's workloads (a typo'd
-//! label) is reported too.
+//! label) is reported too, unless the namespace holds a custom resource: an operator may make
+//! the pods it selects (kube-prometheus's Alertmanager), and then a miss is no typo.
 //!
 //! Pods on the host network are skipped: NetworkPolicies do not apply to them (`host-namespaces`
 //! judges them). Objects a built-in controller made are judged through their owner, as the
