@@ -102,39 +102,8 @@ impl Rule for NamespaceQuota {
 mod tests {
     use super::*;
     use crate::config::Policy;
-    use crate::engine::{HpaInfo, Inventory, LimitRangeInfo, PdbInfo, QuotaInfo};
-    use crate::rules::testing::{paths, run, run_with, workload};
-
-    /// Quotas and limit ranges of namespace `shop` (`None`: no data).
-    struct Inv {
-        quotas: Option<Vec<QuotaInfo>>,
-        ranges: Option<Vec<LimitRangeInfo>>,
-        complete: bool,
-    }
-
-    impl Inventory for Inv {
-        fn pdbs(&self, _: &str) -> Option<Vec<PdbInfo>> {
-            None
-        }
-        fn hpa_for(&self, _: &str, _: &str, _: &str) -> Option<Option<HpaInfo>> {
-            None
-        }
-        fn resource_quotas(&self, namespace: &str) -> Option<Vec<QuotaInfo>> {
-            let here = namespace == "shop";
-            self.quotas
-                .clone()
-                .map(|q| if here { q } else { Vec::new() })
-        }
-        fn limit_ranges(&self, namespace: &str) -> Option<Vec<LimitRangeInfo>> {
-            let here = namespace == "shop";
-            self.ranges
-                .clone()
-                .map(|r| if here { r } else { Vec::new() })
-        }
-        fn is_complete(&self) -> bool {
-            self.complete
-        }
-    }
+    use crate::engine::{LimitRangeInfo, QuotaInfo};
+    use crate::rules::testing::{Isolation as Inv, paths, run, run_at, run_with};
 
     fn quota(name: &str, hard: &[&str]) -> QuotaInfo {
         QuotaInfo {
@@ -150,11 +119,18 @@ mod tests {
         }
     }
 
+    /// `items`, all in `shop`.
+    fn shop<T>(items: Vec<T>) -> Option<Vec<(String, T)>> {
+        Some(items.into_iter().map(|x| ("shop".to_owned(), x)).collect())
+    }
+
+    /// These quotas and limit ranges in `shop`.
     fn inv(quotas: Vec<QuotaInfo>, ranges: Vec<LimitRangeInfo>, complete: bool) -> Inv {
         Inv {
-            quotas: Some(quotas),
-            ranges: Some(ranges),
+            quotas: shop(quotas),
+            limit_ranges: shop(ranges),
             complete,
+            ..Inv::default()
         }
     }
 
@@ -174,19 +150,13 @@ mod tests {
 
     /// The rule at severity error, to tell `report` from `warn`.
     fn check_at_error(yaml: &str, inv: &Inv) -> Vec<crate::engine::Finding> {
-        let obj = workload(yaml);
-        let policy = Policy::default();
-        let cx = CheckCx {
-            obj: &obj,
-            policy: &policy,
-            ctx: crate::engine::Context {
-                inventory: Some(inv),
-                ..crate::engine::Context::default()
-            },
-        };
-        let mut out = Vec::new();
-        NamespaceQuota.check(&cx, &mut Sink::new(&META, Severity::Error, &mut out));
-        out
+        run_at(
+            &NamespaceQuota,
+            yaml,
+            Severity::Error,
+            &Policy::default(),
+            Some(inv),
+        )
     }
 
     #[test]
@@ -205,9 +175,8 @@ mod tests {
     fn no_inventory_or_no_data_means_no_finding() {
         assert!(run(&NamespaceQuota, DEPLOY).is_empty());
         let none = Inv {
-            quotas: None,
-            ranges: None,
             complete: true,
+            ..Inv::default()
         };
         assert!(check(DEPLOY, &none, &strict()).is_empty());
     }

@@ -201,36 +201,7 @@ fn near_miss(
 mod tests {
     use super::*;
     use crate::config::Policy;
-    use crate::engine::{HpaInfo, Inventory, PdbInfo};
-    use crate::rules::testing::{paths, run, run_with, workload};
-
-    /// A cluster or manifest set with these policies (and, offline, these workloads).
-    struct Inv {
-        policies: Option<Vec<NetworkPolicyInfo>>,
-        workloads: Option<Vec<PodsInfo>>,
-        complete: bool,
-    }
-
-    impl Inventory for Inv {
-        fn pdbs(&self, _: &str) -> Option<Vec<PdbInfo>> {
-            None
-        }
-        fn hpa_for(&self, _: &str, _: &str, _: &str) -> Option<Option<HpaInfo>> {
-            None
-        }
-        fn network_policies(&self, namespace: &str) -> Option<Vec<NetworkPolicyInfo>> {
-            let ns = namespace_name(namespace);
-            self.policies
-                .as_ref()
-                .map(|v| v.iter().filter(|p| p.namespace == ns).cloned().collect())
-        }
-        fn workloads(&self, _: &str) -> Option<Vec<PodsInfo>> {
-            self.workloads.clone()
-        }
-        fn is_complete(&self) -> bool {
-            self.complete
-        }
-    }
+    use crate::rules::testing::{Isolation as Inv, paths, run, run_at, run_with, workload};
 
     /// A NetworkPolicy in `shop` named `name` with `spec` (flow YAML).
     fn policy(name: &str, spec: &str) -> NetworkPolicyInfo {
@@ -249,9 +220,9 @@ mod tests {
 
     fn inv(policies: Vec<NetworkPolicyInfo>, complete: bool) -> Inv {
         Inv {
-            policies: Some(policies),
-            workloads: None,
+            network_policies: Some(policies),
             complete,
+            ..Inv::default()
         }
     }
 
@@ -261,21 +232,15 @@ mod tests {
         run_with(&NetworkPolicy, yaml, &Policy::default(), Some(inv))
     }
 
-    /// Runs the rule as if the policy raised it to error, to tell `report` from `warn`.
+    /// The rule at severity error, to tell `report` from `warn`.
     fn check_at_error(yaml: &str, inv: &Inv) -> Vec<crate::engine::Finding> {
-        let obj = workload(yaml);
-        let policy = Policy::default();
-        let cx = CheckCx {
-            obj: &obj,
-            policy: &policy,
-            ctx: crate::engine::Context {
-                inventory: Some(inv),
-                ..crate::engine::Context::default()
-            },
-        };
-        let mut out = Vec::new();
-        NetworkPolicy.check(&cx, &mut Sink::new(&META, Severity::Error, &mut out));
-        out
+        run_at(
+            &NetworkPolicy,
+            yaml,
+            Severity::Error,
+            &Policy::default(),
+            Some(inv),
+        )
     }
 
     #[test]
@@ -305,9 +270,8 @@ mod tests {
     fn no_inventory_or_no_policy_data_means_no_finding() {
         assert!(run(&NetworkPolicy, DEPLOY).is_empty());
         let none = Inv {
-            policies: None,
-            workloads: None,
             complete: true,
+            ..Inv::default()
         };
         assert!(check(DEPLOY, &none).is_empty());
     }
@@ -486,9 +450,10 @@ mod tests {
     #[test]
     fn a_policy_that_selects_nothing_in_the_manifest_set_is_flagged() {
         let set = |workloads: Vec<PodsInfo>| Inv {
-            policies: Some(Vec::new()),
+            network_policies: Some(Vec::new()),
             workloads: Some(workloads),
             complete: true,
+            ..Inv::default()
         };
         let here = set(vec![
             pods(&[("app", "front-end")]),
