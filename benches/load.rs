@@ -694,43 +694,43 @@ fn main() {
                 let now = Instant::now();
                 // Rotation as the kubelet updates a mounted Secret: written aside, then
                 // renamed over the live files.
-                if let (Some(at), Some(n)) = (next_rotate, rotator) {
-                    if now >= at {
-                        let i = (rotations.fetch_add(1, Ordering::Relaxed) + 1) as usize % n;
-                        let stage = dir.join("stage");
-                        std::fs::create_dir_all(&stage).expect("stage");
-                        std::fs::write(stage.join("tls.crt"), &bundles[i].0).expect("crt");
-                        std::fs::write(stage.join("tls.key"), &bundles[i].1).expect("key");
-                        for f in ["tls.crt", "tls.key"] {
-                            std::fs::rename(stage.join(f), dir.join(f)).expect("rename");
-                        }
-                        next_rotate = rotate.map(|r| at + Duration::from_secs_f64(r));
+                if let (Some(at), Some(n)) = (next_rotate, rotator)
+                    && now >= at
+                {
+                    let i = (rotations.fetch_add(1, Ordering::Relaxed) + 1) as usize % n;
+                    let stage = dir.join("stage");
+                    std::fs::create_dir_all(&stage).expect("stage");
+                    std::fs::write(stage.join("tls.crt"), &bundles[i].0).expect("crt");
+                    std::fs::write(stage.join("tls.key"), &bundles[i].1).expect("key");
+                    for f in ["tls.crt", "tls.key"] {
+                        std::fs::rename(stage.join(f), dir.join(f)).expect("rename");
                     }
+                    next_rotate = rotate.map(|r| at + Duration::from_secs_f64(r));
                 }
-                if let Some(at) = next_term {
-                    if now >= at {
-                        terminated.store(true, Ordering::Relaxed);
-                        *sigterm_sent.lock().expect("lock") = Some(Instant::now());
-                        let _ = Command::new("kill")
-                            .args(["-TERM", &pid.to_string()])
-                            .status();
-                        next_term = None;
-                    }
+                if let Some(at) = next_term
+                    && now >= at
+                {
+                    terminated.store(true, Ordering::Relaxed);
+                    *sigterm_sent.lock().expect("lock") = Some(Instant::now());
+                    let _ = Command::new("kill")
+                        .args(["-TERM", &pid.to_string()])
+                        .status();
+                    next_term = None;
                 }
-                if let Some(at) = next_sample {
-                    if now >= at {
-                        let n = answered.load(Ordering::Relaxed);
-                        let rss = status_kib(pid, "VmRSS:") as f64;
-                        let every = sample.unwrap_or(1.0);
-                        println!(
-                            "sample t={:.0}s rate={:.0}/s rss={:.1}MiB",
-                            t0.elapsed().as_secs_f64(),
-                            (n - last_answered) as f64 / every,
-                            rss / 1024.0
-                        );
-                        last_answered = n;
-                        next_sample = sample.map(|s| at + Duration::from_secs_f64(s));
-                    }
+                if let Some(at) = next_sample
+                    && now >= at
+                {
+                    let n = answered.load(Ordering::Relaxed);
+                    let rss = status_kib(pid, "VmRSS:") as f64;
+                    let every = sample.unwrap_or(1.0);
+                    println!(
+                        "sample t={:.0}s rate={:.0}/s rss={:.1}MiB",
+                        t0.elapsed().as_secs_f64(),
+                        (n - last_answered) as f64 / every,
+                        rss / 1024.0
+                    );
+                    last_answered = n;
+                    next_sample = sample.map(|s| at + Duration::from_secs_f64(s));
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bulwark::health::{Metrics, Readiness};
+use bulwark::policy_source::{PolicyHandle, PolicySource, Reloader};
 use bulwark::server::{self, Options, ServeConfig, tls::CertStore};
 
 /// Flags of `bulwark serve`. Tunables default to [`Options::default`], so the library and
@@ -50,6 +51,10 @@ pub struct ServeArgs {
     /// Seconds between checks of the certificate files for rotation.
     #[arg(long, default_value_t = Options::default().cert_reload_interval.as_secs())]
     pub cert_reload_interval: u64,
+    /// Seconds between checks of the --config file for a new version (a ConfigMap update);
+    /// 0 turns reloading off.
+    #[arg(long, default_value_t = Options::default().policy_reload_interval.as_secs())]
+    pub policy_reload_interval: u64,
     /// bulwark's own namespace (always exempt).
     #[arg(long, env = "POD_NAMESPACE", default_value = "bulwark-system")]
     pub namespace: String,
@@ -98,14 +103,17 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Runs `bulwark serve` until SIGTERM.
-pub fn serve(args: ServeArgs, mut policy: bulwark::config::Policy) -> anyhow::Result<u8> {
+/// Runs `bulwark serve` until SIGTERM, serving `source`'s policy and reloading it when the
+/// file changes.
+pub fn serve(args: ServeArgs, mut source: PolicySource) -> anyhow::Result<u8> {
     init_logging(args.log_format);
-    for ns in &args.exempt_namespaces {
-        if !policy.admission.exempt_namespaces.contains(ns) {
-            policy.admission.exempt_namespaces.push(ns.clone());
-        }
-    }
+    source
+        .overrides
+        .exempt_namespaces
+        .extend(args.exempt_namespaces);
+    let loaded = source.load()?;
+    let policy = Arc::new(PolicyHandle::new(loaded.policy));
+    let policy_reload = Reloader::new(source, loaded.fingerprint);
     let (cert, key) = match (args.cert, args.key) {
         (Some(c), Some(k)) => (c, k),
         _ => {
@@ -125,6 +133,7 @@ pub fn serve(args: ServeArgs, mut policy: bulwark::config::Policy) -> anyhow::Re
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         drain: Duration::from_secs(args.drain_seconds),
         cert_reload_interval: Duration::from_secs(args.cert_reload_interval.max(1)),
+        policy_reload_interval: Duration::from_secs(args.policy_reload_interval),
         own_namespace: args.namespace,
         ..Options::default()
     };
@@ -150,7 +159,8 @@ pub fn serve(args: ServeArgs, mut policy: bulwark::config::Policy) -> anyhow::Re
                 listen: args.listen,
                 health_listen: args.health_listen,
                 certs,
-                policy: Arc::new(policy),
+                policy,
+                policy_reload,
                 cluster,
                 readiness,
                 metrics,

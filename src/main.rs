@@ -18,6 +18,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use bulwark::config::Policy;
 use bulwark::engine::PssLevel;
 use bulwark::offline;
+use bulwark::policy_source::{Overrides, PolicySource};
+use bulwark::rules::listing;
 
 /// Kubernetes admission webhook enforcing a production baseline.
 #[derive(Parser)]
@@ -49,6 +51,14 @@ enum Output {
     Text,
     Json,
     Sarif,
+}
+
+/// Formats of `bulwark rules`; `markdown` is the README's rule table.
+#[derive(Clone, Copy, ValueEnum)]
+enum RulesOutput {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Subcommand)]
@@ -87,11 +97,11 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
     },
-    /// List the rule catalogue.
+    /// List the rule catalogue with each rule's settings and parameters under the policy.
     Rules {
-        /// Output format (text or json).
+        /// Output format (`markdown` is the README's rule table).
         #[arg(long, short, value_enum, default_value = "text")]
-        output: Output,
+        output: RulesOutput,
         #[command(flatten)]
         policy: PolicyArgs,
     },
@@ -103,18 +113,23 @@ enum CertsCommand {
     Generate(cli::GenerateArgs),
 }
 
-fn load_policy(args: &PolicyArgs) -> anyhow::Result<Policy> {
-    let mut policy = match &args.config {
-        Some(path) => Policy::from_file(path)?,
-        None => Policy::default(),
-    };
-    if let Some(level) = args.pod_security {
-        policy.pod_security = match level {
-            Level::Baseline => PssLevel::Baseline,
-            Level::Restricted => PssLevel::Restricted,
-        };
+/// The policy file and the overrides the flags ask for; `serve` loads it again on every
+/// change of the file, so the overrides live here and not in a one-off edit of the policy.
+fn policy_source(args: &PolicyArgs) -> PolicySource {
+    PolicySource {
+        path: args.config.clone(),
+        overrides: Overrides {
+            pod_security: args.pod_security.map(|level| match level {
+                Level::Baseline => PssLevel::Baseline,
+                Level::Restricted => PssLevel::Restricted,
+            }),
+            exempt_namespaces: Vec::new(),
+        },
     }
-    Ok(policy)
+}
+
+fn load_policy(args: &PolicyArgs) -> anyhow::Result<Policy> {
+    Ok(policy_source(args).load()?.policy)
 }
 
 fn main() -> ExitCode {
@@ -161,10 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             stdout.lock().write_all(rendered.as_bytes())?;
             Ok(result.exit_code())
         }
-        Command::Serve { args, policy } => {
-            let policy = load_policy(&policy)?;
-            cli::serve(args, policy)
-        }
+        Command::Serve { args, policy } => cli::serve(args, policy_source(&policy)),
         Command::Certs {
             command: CertsCommand::Generate(args),
         } => cli::generate(args),
@@ -183,30 +195,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Rules { output, policy } => {
             let policy = load_policy(&policy)?;
-            let text = if output == Output::Json {
-                let rules: Vec<_> = bulwark::rules::catalogue()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        let m = r.meta();
-                        let eff = policy.rule(i);
-                        serde_json::json!({
-                            "id": m.id,
-                            "category": m.category.as_str(),
-                            "severity": eff.severity.as_str(),
-                            "enabled": eff.enabled,
-                            "pss": m.pss.map(|l| l.as_str()),
-                            "summary": m.summary,
-                            "remediation": m.remediation,
-                            "params": policy
-                                .rule_params(i)
-                                .map_or_else(|| serde_json::json!({}), |p| p.to_json()),
-                        })
-                    })
-                    .collect();
-                serde_json::to_string_pretty(&rules)? + "\n"
-            } else {
-                offline::render_rules(&policy)
+            let text = match output {
+                RulesOutput::Text => listing::text(&policy),
+                RulesOutput::Json => listing::json(&policy),
+                RulesOutput::Markdown => listing::markdown(&policy),
             };
             std::io::stdout().lock().write_all(text.as_bytes())?;
             Ok(0)

@@ -273,11 +273,12 @@ impl Admission<'_> {
         // The namespace guard runs before anything that reads modes or exemptions: creating a
         // namespace that is switched off, or that bears an exempt name, and lowering a
         // namespace's mode are exactly the self-exemptions it exists to stop.
-        if kind == Kind::Namespace && endpoint == Endpoint::Validate {
-            if let Some(msg) = self.namespace_guard(&obj, op, req) {
-                out.mode = Mode::Enforce;
-                return deny(out, msg);
-            }
+        if kind == Kind::Namespace
+            && endpoint == Endpoint::Validate
+            && let Some(msg) = self.namespace_guard(&obj, op, req)
+        {
+            out.mode = Mode::Enforce;
+            return deny(out, msg);
         }
         if self.namespace_exempt(&namespace) {
             return;

@@ -8,9 +8,13 @@
 //! object, or its pod template, cannot exempt it.
 
 use super::report::{ExemptionSource, ExemptionUse};
-use super::{Context, Finding, Report};
-use crate::config::Policy;
+use super::{Context, Finding, Policy, Report};
+pub use crate::policy::glob;
 use crate::workload::{ExceptionSpec, Workload};
+
+/// Id of the rule that judges BulwarkExceptions: its own findings cannot be exempted, and no
+/// exception may name it (the rule lives in `rules::exemption`; the engine only knows its id).
+pub const EXEMPTION_RULE_ID: &str = "exemption";
 
 /// The annotation that granted exemptions before BulwarkException; now reported, never honoured.
 pub const LEGACY_EXEMPT: &str = "bulwark.dev/exempt";
@@ -60,8 +64,8 @@ impl Exception {
     }
 
     /// What is wrong with this exception as written, as (field path, message); an exception
-    /// with any problem grants nothing.
-    pub fn problems(&self, own_namespace: &str) -> Vec<(String, String)> {
+    /// with any problem grants nothing. Rule ids are checked against `policy`'s catalogue.
+    pub fn problems(&self, own_namespace: &str, policy: &Policy) -> Vec<(String, String)> {
         let s = &self.spec;
         let mut out = Vec::new();
         if s.reason.trim().is_empty() {
@@ -74,7 +78,7 @@ impl Exception {
             out.push(("spec.rules".into(), "must name at least one rule id".into()));
         }
         for (i, r) in s.rules.iter().enumerate() {
-            if crate::rules::index_of(r).is_none() || r == crate::rules::exemption::ID {
+            if policy.index_of(r).is_none() || r == EXEMPTION_RULE_ID {
                 out.push((
                     format!("spec.rules[{i}]"),
                     format!("{r:?} is not an exemptable rule id (`bulwark rules` lists them)"),
@@ -156,26 +160,6 @@ impl Exception {
     }
 }
 
-/// `*` matches any run of characters (including none); everything else matches itself.
-pub fn glob(pattern: &str, s: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or("");
-    let Some(mut rest) = s.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty(); // no `*` at all
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
-}
-
 /// The names an object is known by for exemptions: itself, then the owners admission
 /// verified (an exemption for a Deployment covers the ReplicaSets and Pods its controllers
 /// make for it).
@@ -233,7 +217,7 @@ fn exceptions_for(obj: &Workload, ctx: &Context<'_>, policy: &Policy) -> Vec<Exc
     all.retain(|e| {
         e.covers_namespace(ns, ctx.own_namespace, policy)
             && !e.expired(ctx.today)
-            && e.problems(ctx.own_namespace).is_empty()
+            && e.problems(ctx.own_namespace, policy).is_empty()
     });
     all
 }
@@ -257,7 +241,7 @@ pub fn apply(obj: &Workload, ctx: Context<'_>, policy: &Policy, report: &mut Rep
 
     let mut used = Vec::new();
     report.findings.retain(|f: &Finding| {
-        let source = if f.rule == crate::rules::exemption::ID {
+        let source = if f.rule == EXEMPTION_RULE_ID {
             None // the exemption rule itself cannot be exempted
         } else if workload_rules
             .iter()
@@ -355,46 +339,9 @@ mod tests {
         assert_eq!(parse_date("1970-01-01"), Ok(0));
         assert_eq!(parse_date("2000-03-01"), Ok(11_017));
         assert_eq!(parse_date("2024-02-29"), Ok(19_782));
-        for bad in [
-            "2026-13-01",
-            "soon",
-            "2026-02-31",
-            "2026-02-30",
-            "2025-02-29",
-            "0000-03-01",
-            "-0001-12-31",
-            "9223372036854775807-01-01",
-            "26000000000000000-12-31",
-            "2026-1-01",
-            "2026-01-01-",
-            " 2026-01-01",
-        ] {
-            assert!(parse_date(bad).is_err(), "{bad} parsed");
-        }
-        assert!(
-            parse_date("2026-02-31")
-                .expect_err("no such day")
-                .contains("no day 31")
-        );
-        assert!(
-            parse_date("0000-03-01")
-                .expect_err("no year 0")
-                .contains("year 0")
-        );
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob("web", "web"));
-        assert!(!glob("web", "web2"));
-        assert!(glob("web-*", "web-1"));
-        assert!(glob("web-*", "web-"));
-        assert!(!glob("web-*", "api-1"));
-        assert!(glob("*", ""));
-        assert!(glob("*-canary", "web-canary"));
-        assert!(glob("a*b*c", "a-x-b-y-c"));
-        assert!(!glob("a*b*c", "a-x-c-y-b"));
-        assert!(!glob("ab*ba", "aba")); // the two ends must not overlap
+        // The first and last days four digits can write.
+        assert_eq!(parse_date("0001-01-01"), Ok(-719_162));
+        assert_eq!(parse_date("9999-12-31"), Ok(2_932_896));
     }
 
     #[test]
@@ -419,7 +366,7 @@ mod tests {
             own,
             "spec: {namespaces: [shop, 'team-*'], names: [web], rules: [replicas], reason: r}",
         );
-        assert!(central.problems(own).is_empty());
+        assert!(central.problems(own, &policy).is_empty());
         assert!(central.covers_namespace("shop", own, &policy));
         assert!(central.covers_namespace("team-a", own, &policy));
         assert!(!central.covers_namespace("other", own, &policy));
@@ -435,7 +382,10 @@ mod tests {
             "shop",
             "spec: {namespaces: [other], names: [web], rules: [replicas], reason: r}",
         );
-        assert!(!reaching.problems(own).is_empty(), "may not reach out");
+        assert!(
+            !reaching.problems(own, &policy).is_empty(),
+            "may not reach out"
+        );
     }
 
     #[test]
@@ -445,7 +395,11 @@ mod tests {
             own,
             "spec: {namespaces: [a], names: [], rules: [nope, exemption], expires: '2026-02-30'}",
         );
-        let paths: Vec<String> = e.problems(own).into_iter().map(|(p, _)| p).collect();
+        let paths: Vec<String> = e
+            .problems(own, &Policy::default())
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
         assert_eq!(
             paths,
             [
@@ -456,6 +410,85 @@ mod tests {
                 "spec.expires"
             ]
         );
+    }
+
+    /// Impossible and malformed dates never parse, never panic, and are reported at
+    /// `spec.expires` with the date as written; real leap days are accepted.
+    #[test]
+    fn impossible_expiry_dates_are_problems_at_spec_expires() {
+        let own = "bulwark-system";
+        let policy = Policy::default();
+        let with_expiry = |date: &str| {
+            let mut e = exception(
+                own,
+                "spec: {namespaces: [a], names: [w], rules: [replicas], reason: r}",
+            );
+            e.spec.expires = Some(date.to_owned());
+            e
+        };
+        for (date, why) in [
+            ("2026-02-30", "no day 30"),
+            ("2026-02-31", "no day 31"),
+            ("2026-04-31", "no day 31"),
+            ("2027-02-29", "February 2027 has no day 29"),
+            ("1900-02-29", "February 1900 has no day 29"),
+            ("0000-01-01", "no year 0"),
+            ("0000-02-29", "no year 0"),
+            ("2026-13-01", "no month 13"),
+            ("2026-00-01", "no month 0"),
+            ("2026-01-00", "no day 0"),
+            ("99999-01-01", "not a YYYY-MM-DD date"),
+            ("12345678901234567890-01-01", "not a YYYY-MM-DD date"),
+            (
+                "99999999999999999999999999999999-12-31",
+                "not a YYYY-MM-DD date",
+            ),
+            ("-2026-01-01", "not a YYYY-MM-DD date"),
+            ("+2026-01-01", "not a YYYY-MM-DD date"),
+            ("2026-01-01T00:00:00Z", "not a YYYY-MM-DD date"),
+            ("2026/01/01", "not a YYYY-MM-DD date"),
+            ("01-01-2026", "not a YYYY-MM-DD date"),
+            (
+                "\u{0662}\u{0660}\u{0662}\u{0666}-01-01",
+                "not a YYYY-MM-DD date",
+            ),
+            ("2026-01-0\u{0661}", "not a YYYY-MM-DD date"),
+            ("", "not a YYYY-MM-DD date"),
+            ("next tuesday", "not a YYYY-MM-DD date"),
+            ("--", "not a YYYY-MM-DD date"),
+            ("soon", "not a YYYY-MM-DD date"),
+            ("-0001-12-31", "not a YYYY-MM-DD date"),
+            ("9223372036854775807-01-01", "not a YYYY-MM-DD date"),
+            ("2026-1-01", "not a YYYY-MM-DD date"),
+            ("2026-01-01-", "not a YYYY-MM-DD date"),
+            (" 2026-01-01", "not a YYYY-MM-DD date"),
+        ] {
+            let err = parse_date(date).expect_err(date);
+            assert!(err.contains(why), "{date}: {err}");
+            assert!(err.contains(&format!("{date:?}")), "{date}: {err}");
+            let e = with_expiry(date);
+            let problems = e.problems(own, &policy);
+            assert_eq!(problems.len(), 1, "{date}: {problems:?}");
+            assert_eq!(problems[0].0, "spec.expires", "{date}");
+            assert_eq!(problems[0].1, err, "{date}");
+            assert!(
+                !e.expired(Some(i64::MAX)),
+                "an unreadable date is not 'expired'"
+            );
+        }
+        for leap in [
+            "2024-02-29",
+            "2028-02-29",
+            "2000-02-29",
+            "0004-02-29",
+            "9996-02-29",
+        ] {
+            assert!(parse_date(leap).is_ok(), "{leap}");
+            assert!(
+                with_expiry(leap).problems(own, &policy).is_empty(),
+                "{leap}"
+            );
+        }
     }
 
     #[test]

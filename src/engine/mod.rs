@@ -1,21 +1,25 @@
 //! The rule engine: `evaluate(workload, context, policy) -> Report`. Pure, synchronous, no IO.
 //!
+//! The engine sits below the rules: it defines the [`Rule`] trait and the compiled
+//! [`Policy`], and evaluates whatever catalogue the policy was compiled against, so it never
+//! names a rule (`config` binds the built-in catalogue).
+//!
 //! The same engine serves the webhook, `bulwark check` and `bulwark mutate`. Cluster state a
 //! rule needs (PDBs, HPAs, NetworkPolicies, quotas) arrives through the [`Inventory`] trait,
 //! filled from reflector caches in the server and from the manifest set offline, so no rule
 //! ever does IO.
 
+pub mod compiled;
 pub mod exemptions;
 pub mod params;
 pub mod report;
 pub mod rule;
 
+pub use compiled::Policy;
 pub use params::{AnyParams, ParamError, ParamsSpec, RuleParams};
 pub use report::{Finding, Report};
 pub use rule::{Category, PssLevel, Rule, RuleMeta, Severity, Sink};
 
-use crate::config::Policy;
-use crate::rules;
 use std::collections::BTreeMap;
 
 use crate::workload::{Kind, LabelSelector, NetworkPolicySpec, Workload};
@@ -207,7 +211,7 @@ pub fn evaluate_rules(
     // by anyone else buys nothing; security rules run on every object regardless.
     let controlled = ctx.origin.is_some();
     let cx = CheckCx { obj, policy, ctx };
-    for (index, rule) in rules::catalogue().iter().enumerate() {
+    for (index, rule) in policy.catalogue().iter().enumerate() {
         let meta = rule.meta();
         let settings = policy.rule(index);
         if !settings.enabled

@@ -3,7 +3,7 @@
 //!
 //! A rule declares its parameters by implementing [`RuleParams`] for a struct and returning
 //! [`ParamsSpec::of`] from [`Rule::params`](super::Rule::params); it reads them with
-//! [`Policy::params`](crate::config::Policy::params). Nothing else names a parameter: the
+//! [`Policy::params`](super::Policy::params). Nothing else names a parameter: the
 //! policy parser, the error messages (the keys come from serialising the default), `bulwark
 //! rules` and the README's rule table all read the spec.
 
@@ -23,7 +23,7 @@ pub trait RuleParams:
     /// Checks, and may normalise, parameters just parsed from a policy file; the error names
     /// the offending key. Not called for values set in code ([`Policy::set_params`]).
     ///
-    /// [`Policy::set_params`]: crate::config::Policy::set_params
+    /// [`Policy::set_params`]: super::Policy::set_params
     fn validate(&mut self) -> Result<(), ParamError> {
         Ok(())
     }

@@ -1,71 +1,7 @@
 //! The `Rule` trait, rule metadata, and the `Sink` a rule reports findings into.
 
-use serde::{Deserialize, Serialize};
-
 use super::{CheckCx, Finding, ParamsSpec};
-
-/// Rule category.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    /// Pod Security Standards and container hardening.
-    Security,
-    /// Keeping a service up through failures, rollouts and node drains.
-    Availability,
-    /// Operability: resources, images, identities, secrets, labels.
-    Hygiene,
-}
-
-impl Category {
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Security => "security",
-            Category::Availability => "availability",
-            Category::Hygiene => "hygiene",
-        }
-    }
-}
-
-/// Finding severity. Only `error` findings deny in enforce mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Reported, never denies.
-    Warning,
-    /// Denies in enforce mode.
-    Error,
-}
-
-impl Severity {
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
-
-/// Pod Security Standards level. Ordered: `Baseline < Restricted`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PssLevel {
-    /// PSS baseline.
-    Baseline,
-    /// PSS restricted (includes baseline).
-    Restricted,
-}
-
-impl PssLevel {
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PssLevel::Baseline => "baseline",
-            PssLevel::Restricted => "restricted",
-        }
-    }
-}
+pub use crate::policy::{Category, PssLevel, Severity};
 
 /// Static description of a rule. Rule ids are a public interface: never rename one.
 #[derive(Debug)]

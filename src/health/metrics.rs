@@ -51,6 +51,11 @@ struct WatchLabels {
     resource: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    result: &'static str,
+}
+
 /// Every metric bulwark exports.
 pub struct Metrics {
     registry: Registry,
@@ -60,6 +65,13 @@ pub struct Metrics {
     findings: Family<FindingLabels, Counter>,
     exemptions: Family<ExemptionLabels, Counter>,
     watch_errors: Family<WatchLabels, Counter>,
+    policy_reloads: Family<ReloadLabels, Counter>,
+    /// 1 when the newest version of the policy file is the one serving (or there is no
+    /// file), 0 when it was rejected and an older version serves.
+    pub policy_last_reload_success: Gauge,
+    /// The first 48 bits of the SHA-256 of the serving policy file (0 without a file), so
+    /// replicas serving different versions stand out.
+    pub policy_hash: Gauge,
     /// Unix time the serving certificate expires.
     pub cert_expiry: Gauge,
     /// 1 when ready to serve.
@@ -84,6 +96,13 @@ impl Default for Metrics {
         let findings = Family::<FindingLabels, Counter>::default();
         let exemptions = Family::<ExemptionLabels, Counter>::default();
         let watch_errors = Family::<WatchLabels, Counter>::default();
+        let policy_reloads = Family::<ReloadLabels, Counter>::default();
+        // Both series exist from the start, so `increase()` sees the first error.
+        for result in ["success", "error"] {
+            let _ = policy_reloads.get_or_create(&ReloadLabels { result });
+        }
+        let policy_last_reload_success = Gauge::default();
+        let policy_hash = Gauge::default();
         let cert_expiry = Gauge::default();
         let ready = Gauge::default();
         let cluster_synced = Gauge::default();
@@ -118,6 +137,21 @@ impl Default for Metrics {
             watch_errors.clone(),
         );
         registry.register(
+            "policy_reloads",
+            "Changes of the policy file, by result: success (the new policy serves) or error (the old one stays)",
+            policy_reloads.clone(),
+        );
+        registry.register(
+            "policy_last_reload_success",
+            "1 when the newest policy file is the one serving, 0 when it was rejected",
+            policy_last_reload_success.clone(),
+        );
+        registry.register(
+            "policy_hash",
+            "First 48 bits of the SHA-256 of the serving policy file, as a number (0 without a file)",
+            policy_hash.clone(),
+        );
+        registry.register(
             "certificate_expiry_timestamp_seconds",
             "Unix time when the serving certificate expires",
             cert_expiry.clone(),
@@ -140,6 +174,9 @@ impl Default for Metrics {
             findings,
             exemptions,
             watch_errors,
+            policy_reloads,
+            policy_last_reload_success,
+            policy_hash,
             cert_expiry,
             ready,
             cluster_synced,
@@ -220,6 +257,29 @@ impl Metrics {
         self.watch_errors
             .get_or_create(&WatchLabels { resource })
             .inc();
+    }
+
+    /// The policy serving at startup: `hash` of its file, `None` without one.
+    pub fn policy_loaded(&self, hash: Option<i64>) {
+        self.policy_hash.set(hash.unwrap_or(0));
+        self.policy_last_reload_success.set(1);
+    }
+
+    /// A changed policy file loaded and now serves; `hash` is its gauge value.
+    pub fn policy_reload_succeeded(&self, hash: i64) {
+        self.policy_reloads
+            .get_or_create(&ReloadLabels { result: "success" })
+            .inc();
+        self.policy_last_reload_success.set(1);
+        self.policy_hash.set(hash);
+    }
+
+    /// A changed policy file was rejected; the previous policy keeps serving.
+    pub fn policy_reload_failed(&self) {
+        self.policy_reloads
+            .get_or_create(&ReloadLabels { result: "error" })
+            .inc();
+        self.policy_last_reload_success.set(0);
     }
 
     /// The Prometheus text exposition.

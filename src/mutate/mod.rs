@@ -19,21 +19,20 @@
 //! What was defaulted is recorded as rule ids in the `bulwark.dev/defaulted` annotation.
 //! `docs/mutation.md` documents every default and its configuration key.
 
-mod config;
 mod controller;
 mod labels;
 mod patch;
 mod pod;
-pub mod quantity;
 
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-pub use config::{
+pub use crate::policy::mutation::{
     ContainerSecurityDefaults, GracefulShutdownDefaults, MutationConfig, PodSecurityDefaults,
     ProbeDefaults, ResourceDefaults, Toggle,
 };
+pub use crate::policy::quantity;
 pub use labels::{image_tag, valid_value as valid_label_value};
 
 use crate::config::{Mode, Policy};

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::Cx;
 use super::patch::{Patcher, Path};
-use super::quantity;
+use crate::policy::quantity;
 use crate::workload::ContainerKind;
 
 /// Rule ids the pod defaults satisfy (recorded in `bulwark.dev/defaulted`).

@@ -21,7 +21,7 @@ mod render;
 mod sarif;
 mod yaml;
 
-pub use render::{render_json, render_rules, render_text};
+pub use render::{render_json, render_text};
 pub use sarif::render_sarif;
 
 /// One object read from a manifest file.

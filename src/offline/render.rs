@@ -1,11 +1,10 @@
-//! The human and script formats of `bulwark check` (grouped text, a JSON array) and the
-//! `bulwark rules` table. SARIF has a model of its own in [`super::sarif`].
+//! The human and script formats of `bulwark check` (grouped text, a JSON array). SARIF has a
+//! model of its own in [`super::sarif`]; the `bulwark rules` listings are `rules::listing`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::{CheckResult, FileFinding};
-use crate::config::Policy;
 use crate::engine::Severity;
 
 /// Renders findings as human text, grouped by object; `color` adds ANSI colours.
@@ -79,28 +78,6 @@ pub fn render_text(result: &CheckResult, color: bool) -> String {
 /// Renders findings as one JSON array.
 pub fn render_json(result: &CheckResult) -> String {
     serde_json::to_string_pretty(&result.findings).unwrap_or_else(|_| "[]".into()) + "\n"
-}
-
-/// Renders the rule catalogue as a text table (`bulwark rules`).
-pub fn render_rules(policy: &Policy) -> String {
-    let mut out = format!(
-        "{:<26} {:<13} {:<8} {:<8} SUMMARY\n",
-        "ID", "CATEGORY", "SEVERITY", "ENABLED"
-    );
-    for (i, r) in crate::rules::catalogue().iter().enumerate() {
-        let m = r.meta();
-        let eff = policy.rule(i);
-        let _ = writeln!(
-            out,
-            "{:<26} {:<13} {:<8} {:<8} {}",
-            m.id,
-            m.category.as_str(),
-            eff.severity.as_str(),
-            if eff.enabled { "yes" } else { "no" },
-            m.summary
-        );
-    }
-    out
 }
 
 #[cfg(test)]

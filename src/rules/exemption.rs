@@ -2,12 +2,12 @@
 //! exist, names to match, a reason, a real and unexpired date), and the old
 //! `bulwark.dev/exempt` annotation, which grants nothing any more, is pointed out.
 
-use crate::engine::exemptions::{Exception, LEGACY_EXEMPT};
+use crate::engine::exemptions::{EXEMPTION_RULE_ID, Exception, LEGACY_EXEMPT};
 use crate::engine::{Category, CheckCx, Rule, RuleMeta, Severity, Sink};
 use crate::workload::Kind;
 
-/// Rule id, referenced by the engine (this rule's own findings cannot be exempted).
-pub const ID: &str = "exemption";
+/// Rule id; the engine knows it too (this rule's own findings cannot be exempted).
+pub const ID: &str = EXEMPTION_RULE_ID;
 
 /// The rule.
 pub struct Exemption;
@@ -33,7 +33,7 @@ impl Rule for Exemption {
             let Some(e) = Exception::from_workload(cx.obj) else {
                 return;
             };
-            for (path, message) in e.problems(own) {
+            for (path, message) in e.problems(own, cx.policy) {
                 out.report(path, message);
             }
             if e.expired(cx.ctx.today) {

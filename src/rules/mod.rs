@@ -9,6 +9,7 @@
 pub mod availability;
 pub mod exemption;
 pub mod hygiene;
+pub mod listing;
 pub mod security;
 
 use crate::engine::Rule;

@@ -29,8 +29,8 @@ use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::admission::{Admission, Cluster, Endpoint, ReviewError};
-use crate::config::Policy;
 use crate::health::{Metrics, Readiness};
+use crate::policy_source::{PolicyHandle, Reloader};
 use tls::CertStore;
 
 /// Tunables of the server. The defaults are production's, and `bulwark serve`'s flags default
@@ -62,6 +62,8 @@ pub struct Options {
     pub drain: Duration,
     /// How often certificate files are checked for rotation.
     pub cert_reload_interval: Duration,
+    /// How often the policy file is checked for a new version; zero turns reloading off.
+    pub policy_reload_interval: Duration,
     /// bulwark's own namespace: never evaluated, so bulwark can always recover itself.
     pub own_namespace: String,
 }
@@ -79,6 +81,7 @@ impl Default for Options {
             shutdown_timeout: Duration::from_secs(20),
             drain: Duration::from_secs(3),
             cert_reload_interval: Duration::from_secs(5),
+            policy_reload_interval: Duration::from_secs(5),
             own_namespace: "bulwark-system".into(),
         }
     }
@@ -86,8 +89,8 @@ impl Default for Options {
 
 /// Shared state of the handlers.
 pub struct AppState {
-    /// The policy.
-    pub policy: Arc<Policy>,
+    /// The active policy, swapped by the reloader; each review loads it once.
+    pub policy: Arc<PolicyHandle>,
     /// Cluster state, when connected.
     pub cluster: Option<Arc<dyn Cluster>>,
     /// Metrics.
@@ -258,8 +261,11 @@ async fn answer(
         Ok(Err(e)) => return Err(ApiError::Body(e.to_string())),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
+    // One load per review, held to the end: a reload meanwhile cannot mix two policies into
+    // one answer. Taken after the body is read, so a slow body is judged by the newest.
+    let policy = state.policy.current();
     let admission = Admission {
-        policy: &state.policy,
+        policy: &policy,
         cluster: state.cluster.as_deref(),
         own_namespace: &state.options.own_namespace,
         today: crate::engine::exemptions::days_since_epoch(crate::clock::today()),
@@ -386,8 +392,11 @@ pub struct ServeConfig {
     pub health_listen: SocketAddr,
     /// Certificate store (already loaded).
     pub certs: Arc<CertStore>,
-    /// Policy.
-    pub policy: Arc<Policy>,
+    /// The active policy.
+    pub policy: Arc<PolicyHandle>,
+    /// Reloads the policy from its file while serving; `None` when there is no file (the
+    /// embedded default, or a policy built in code).
+    pub policy_reload: Option<Reloader>,
     /// Cluster state, when connected.
     pub cluster: Option<Arc<dyn Cluster>>,
     /// Readiness flags (the cluster task flips `cluster`).
@@ -441,6 +450,7 @@ pub async fn run_on(
     let ServeConfig {
         certs,
         policy,
+        policy_reload,
         cluster,
         readiness,
         metrics,
@@ -450,6 +460,13 @@ pub async fn run_on(
     let cert_task =
         watch_certificates(certs.clone(), metrics.clone(), options.cert_reload_interval);
     let gauge_task = publish_readiness(readiness.clone(), metrics.clone());
+    // Readiness is not touched by reloads: a rejected file leaves a valid policy serving.
+    let policy_task = crate::policy_source::spawn_watch(
+        policy_reload,
+        policy.clone(),
+        metrics.clone(),
+        options.policy_reload_interval,
+    );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn({
@@ -486,6 +503,9 @@ pub async fn run_on(
     let result = serve_tls(listener, certs, app(state), options, stopped(stop_rx)).await;
     cert_task.abort();
     gauge_task.abort();
+    if let Some(task) = policy_task {
+        task.abort();
+    }
     let _ = health_task.await;
     tracing::info!("bulwark stopped");
     result.map_err(ServeError::from)

@@ -113,10 +113,10 @@ impl AsyncRead for ReadAhead {
             let n = dst.remaining().min(this.end - this.start);
             dst.put_slice(&buf[this.start..this.start + n]);
             this.start += n;
-            if this.start == this.end {
-                if let Some(drained) = this.buf.take() {
-                    give(drained);
-                }
+            if this.start == this.end
+                && let Some(drained) = this.buf.take()
+            {
+                give(drained);
             }
         }
         Poll::Ready(Ok(()))

@@ -1518,20 +1518,20 @@ fn schema_errors(schema: &Value, value: &Value, path: &str, out: &mut Vec<String
             }
         }
         (Some("array"), Value::Array(items)) => {
-            if let Some(min) = schema["minItems"].as_u64() {
-                if (items.len() as u64) < min {
-                    out.push(format!("{path}: should have at least {min} items"));
-                }
+            if let Some(min) = schema["minItems"].as_u64()
+                && (items.len() as u64) < min
+            {
+                out.push(format!("{path}: should have at least {min} items"));
             }
             for (i, item) in items.iter().enumerate() {
                 schema_errors(&schema["items"], item, &format!("{path}[{i}]"), out);
             }
         }
         (Some("string"), Value::String(text)) => {
-            if let Some(min) = schema["minLength"].as_u64() {
-                if (text.chars().count() as u64) < min {
-                    out.push(format!("{path}: should be at least {min} chars long"));
-                }
+            if let Some(min) = schema["minLength"].as_u64()
+                && (text.chars().count() as u64) < min
+            {
+                out.push(format!("{path}: should be at least {min} chars long"));
             }
             if schema["format"] == "date" && !is_date(text) {
                 out.push(format!("{path}: {text:?} is not a date (YYYY-MM-DD)"));
@@ -2570,6 +2570,10 @@ fn check_monitoring(r: &Rendered, e: Expect, d: &Deployment, name: &str) {
                 && x.contains("14 * 24 * 3600")
         },
         "certificate expiry within 14 days",
+    );
+    has(
+        &|x| x.contains("bulwark_policy_last_reload_success == 0"),
+        "a rejected policy file",
     );
 }
 

@@ -9,5 +9,6 @@ mod modes;
 mod mutate;
 mod network;
 mod pss;
+mod reload;
 mod server;
 mod tenant;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use bulwark::config::Policy;
 use bulwark::health::{Metrics, Readiness};
+use bulwark::policy_source::{PolicyHandle, PolicySource, Reloader};
 use bulwark::server::{self, Options, ServeConfig, tls::CertStore};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -34,6 +35,23 @@ impl TestServer {
         options: Options,
         cluster: Option<Arc<dyn bulwark::admission::Cluster>>,
     ) -> TestServer {
+        TestServer::launch(PolicyHandle::new(policy), None, options, cluster).await
+    }
+
+    /// The server serving `source`'s policy file and reloading it as `bulwark serve` does.
+    pub async fn start_watching(source: PolicySource, options: Options) -> TestServer {
+        let loaded = source.load().expect("policy loads");
+        let reloader = Reloader::new(source, loaded.fingerprint);
+        assert!(reloader.is_some(), "a policy file to watch");
+        TestServer::launch(PolicyHandle::new(loaded.policy), reloader, options, None).await
+    }
+
+    async fn launch(
+        policy: PolicyHandle,
+        policy_reload: Option<Reloader>,
+        options: Options,
+        cluster: Option<Arc<dyn bulwark::admission::Cluster>>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let bundle =
             bulwark::certs::generate("test CA", &["localhost".into(), "127.0.0.1".into()], 2)
@@ -55,6 +73,7 @@ impl TestServer {
             health_listen: health_addr,
             certs,
             policy: Arc::new(policy),
+            policy_reload,
             cluster,
             readiness,
             metrics: Arc::new(Metrics::default()),
@@ -145,12 +164,32 @@ pub fn review(op: &str, object: Value, old: Option<Value>, dry_run: bool) -> Val
     })
 }
 
-fn privileged_pod() -> Value {
+pub fn privileged_pod() -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad", "namespace": "shop"},
         "spec": {"containers": [{"name": "c", "image": "nginx:1.27", "securityContext": {"privileged": true}}]}})
 }
 
-async fn post(
+/// `body` sent in two halves, `pause` apart, so the request is in flight meanwhile.
+pub fn slow_body(body: &[u8], pause: Duration) -> reqwest::Body {
+    let (a, b) = body.split_at(body.len() / 2);
+    let (a, b) = (a.to_vec(), b.to_vec());
+    let halves = futures::stream::unfold(0, move |i| {
+        let (a, b) = (a.clone(), b.clone());
+        async move {
+            match i {
+                0 => Some((Ok::<_, std::io::Error>(a), 1)),
+                1 => {
+                    tokio::time::sleep(pause).await;
+                    Some((Ok(b), 2))
+                }
+                _ => None,
+            }
+        }
+    });
+    reqwest::Body::wrap_stream(halves)
+}
+
+pub async fn post(
     client: &reqwest::Client,
     url: &str,
     body: &Value,
@@ -432,7 +471,7 @@ async fn panics_are_caught_counted_and_the_app_keeps_serving() {
     use tower::ServiceExt;
     let metrics = Arc::new(Metrics::default());
     let state = Arc::new(server::AppState {
-        policy: Arc::new(Policy::default()),
+        policy: Arc::new(PolicyHandle::new(Policy::default())),
         cluster: None,
         metrics: metrics.clone(),
         options: Options::default(),
@@ -702,25 +741,10 @@ async fn graceful_shutdown_answers_in_flight_requests() {
     for _ in 0..8 {
         let (client, url, body) = (client.clone(), srv.url("/validate"), body.clone());
         inflight.push(tokio::spawn(async move {
-            let (a, b) = body.split_at(body.len() / 2);
-            let (a, b) = (a.to_vec(), b.to_vec());
-            let stream = futures::stream::unfold(0, move |i| {
-                let (a, b) = (a.clone(), b.clone());
-                async move {
-                    match i {
-                        0 => Some((Ok::<_, std::io::Error>(a), 1)),
-                        1 => {
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                            Some((Ok(b), 2))
-                        }
-                        _ => None,
-                    }
-                }
-            });
             let resp = client
                 .post(&url)
                 .header("content-type", "application/json")
-                .body(reqwest::Body::wrap_stream(stream))
+                .body(slow_body(&body, Duration::from_millis(500)))
                 .send()
                 .await
                 .expect("in-flight request answered");
