@@ -1,5 +1,5 @@
-//! What admission needs from the cluster (namespace labels, PDBs, HPAs, BulwarkExceptions), served from
-//! kube-runtime reflector caches: a watch per kind keeps an in-memory store, so a request
+//! What admission needs from the cluster (namespace labels, PDBs, HPAs, BulwarkExceptions,
+//! NetworkPolicies, ResourceQuotas, LimitRanges), served from kube-runtime reflector caches: a watch per kind keeps an in-memory store, so a request
 //! never waits on an API call. Until the caches have synced, every lookup answers "no data",
 //! which the rules treat as "never deny on this basis".
 
@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as metav1;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
@@ -20,9 +21,11 @@ use tokio::sync::watch;
 
 use crate::admission::Cluster;
 use crate::engine::exemptions::Exception;
-use crate::engine::{HpaInfo, Inventory, PdbInfo};
+use crate::engine::{HpaInfo, Inventory, LimitRangeInfo, NetworkPolicyInfo, PdbInfo, QuotaInfo};
 use crate::health::{Metrics, Readiness};
-use crate::workload::{IntOrString, LabelSelector, SelectorRequirement, Workload};
+use crate::workload::{
+    IntOrString, LabelSelector, NetworkPolicyRule, NetworkPolicySpec, SelectorRequirement, Workload,
+};
 
 /// A `bulwark.dev/v1alpha1` `BulwarkException` as the API serves it. The spec is kept as JSON
 /// and read through the same parser as `bulwark check`, so the cluster and the CLI cannot
@@ -88,6 +91,19 @@ pub struct KubeCluster {
     /// waiting on the same store can leave the first asleep for good (admission's readiness
     /// never came while the auditor also waited).
     synced: watch::Receiver<bool>,
+    isolation: Isolation,
+}
+
+/// What keeps a namespace's workloads apart from the others': who may reach their pods
+/// (NetworkPolicies) and how much of the cluster they may take (ResourceQuotas, LimitRanges).
+#[derive(Clone)]
+pub struct Isolation {
+    /// NetworkPolicies, all namespaces.
+    pub network_policies: Store<NetworkPolicy>,
+    /// ResourceQuotas, all namespaces.
+    pub resource_quotas: Store<ResourceQuota>,
+    /// LimitRanges, all namespaces.
+    pub limit_ranges: Store<LimitRange>,
 }
 
 impl KubeCluster {
@@ -97,6 +113,7 @@ impl KubeCluster {
         pdbs: Store<PodDisruptionBudget>,
         hpas: Store<HorizontalPodAutoscaler>,
         exceptions: Store<BulwarkException>,
+        isolation: Isolation,
         synced: watch::Receiver<bool>,
     ) -> Self {
         KubeCluster {
@@ -104,6 +121,7 @@ impl KubeCluster {
             pdbs,
             hpas,
             exceptions,
+            isolation,
             synced,
         }
     }
@@ -168,6 +186,31 @@ fn selector(s: &metav1::LabelSelector) -> LabelSelector {
                 values: r.values.clone().unwrap_or_default(),
             })
             .collect(),
+    }
+}
+
+/// The engine's view of a NetworkPolicy: the fields `bulwark check` reads, so the cluster and
+/// the CLI judge a policy alike.
+fn network_policy(np: &NetworkPolicy, namespace: &str) -> NetworkPolicyInfo {
+    let spec = np.spec.clone().unwrap_or_default();
+    let count = |n: usize| vec![serde::de::IgnoredAny; n];
+    NetworkPolicyInfo {
+        namespace: namespace.to_owned(),
+        name: np.metadata.name.clone().unwrap_or_default(),
+        spec: NetworkPolicySpec {
+            pod_selector: spec.pod_selector.as_ref().map(selector),
+            policy_types: spec.policy_types.unwrap_or_default(),
+            ingress: spec
+                .ingress
+                .iter()
+                .flatten()
+                .map(|r| NetworkPolicyRule {
+                    from: count(r.from.as_ref().map_or(0, Vec::len)),
+                    ports: count(r.ports.as_ref().map_or(0, Vec::len)),
+                })
+                .collect(),
+            egress: count(spec.egress.as_ref().map_or(0, Vec::len)),
+        },
     }
 }
 
@@ -239,6 +282,62 @@ impl Inventory for KubeCluster {
         )
     }
 
+    fn network_policies(&self, namespace: &str) -> Option<Vec<NetworkPolicyInfo>> {
+        if !self.synced() {
+            return None;
+        }
+        let ns = object_namespace(namespace);
+        Some(
+            self.isolation
+                .network_policies
+                .state_filter(|p| ns_of(p) == ns)
+                .iter()
+                .map(|p| network_policy(p, ns))
+                .collect(),
+        )
+    }
+
+    fn resource_quotas(&self, namespace: &str) -> Option<Vec<QuotaInfo>> {
+        if !self.synced() {
+            return None;
+        }
+        let ns = object_namespace(namespace);
+        Some(
+            self.isolation
+                .resource_quotas
+                .state_filter(|q| ns_of(q) == ns)
+                .iter()
+                .map(|q| QuotaInfo {
+                    name: q.metadata.name.clone().unwrap_or_default(),
+                    hard: q
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.hard.as_ref())
+                        .map(|h| h.keys().cloned().collect())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        )
+    }
+
+    fn limit_ranges(&self, namespace: &str) -> Option<Vec<LimitRangeInfo>> {
+        if !self.synced() {
+            return None;
+        }
+        let ns = object_namespace(namespace);
+        Some(
+            self.isolation
+                .limit_ranges
+                .state_filter(|l| ns_of(l) == ns)
+                .iter()
+                .map(|l| LimitRangeInfo {
+                    name: l.metadata.name.clone().unwrap_or_default(),
+                    limits: l.spec.as_ref().map_or(0, |s| s.limits.len()),
+                })
+                .collect(),
+        )
+    }
+
     fn is_complete(&self) -> bool {
         false // a live cluster: a PDB may simply not have been applied yet
     }
@@ -259,7 +358,7 @@ impl Cluster for KubeCluster {
     }
 }
 
-/// Starts the four watches on `client` and returns the cluster state at once; readiness
+/// Starts the seven watches on `client` and returns the cluster state at once; readiness
 /// and the synced flag turn true when every cache has its initial list.
 pub fn start(client: Client, readiness: Arc<Readiness>, metrics: Arc<Metrics>) -> KubeCluster {
     let (synced_tx, synced) = watch::channel(false);
@@ -267,6 +366,14 @@ pub fn start(client: Client, readiness: Arc<Readiness>, metrics: Arc<Metrics>) -
     let (pdbs, pdb_writer) = reflector::store::<PodDisruptionBudget>();
     let (hpas, hpa_writer) = reflector::store::<HorizontalPodAutoscaler>();
     let (exceptions, exception_writer) = reflector::store::<BulwarkException>();
+    let (network_policies, np_writer) = reflector::store::<NetworkPolicy>();
+    let (resource_quotas, quota_writer) = reflector::store::<ResourceQuota>();
+    let (limit_ranges, limit_writer) = reflector::store::<LimitRange>();
+    let isolation = Isolation {
+        network_policies,
+        resource_quotas,
+        limit_ranges,
+    };
     spawn_watch(
         Api::<Namespace>::all(client.clone()),
         ns_writer,
@@ -290,34 +397,60 @@ pub fn start(client: Client, readiness: Arc<Readiness>, metrics: Arc<Metrics>) -
     // arrived bulwark is not ready, so no request is judged without the exceptions that
     // apply to it (the CRD ships in deploy/base).
     spawn_watch(
-        Api::<BulwarkException>::all(client),
+        Api::<BulwarkException>::all(client.clone()),
         exception_writer,
         "bulwarkexceptions",
+        metrics.clone(),
+    );
+    // What isolates namespaces, for network-policy and namespace-quota. Waited for like the
+    // others: judged before its list arrives, every workload would look unprotected.
+    spawn_watch(
+        Api::<NetworkPolicy>::all(client.clone()),
+        np_writer,
+        "networkpolicies",
+        metrics.clone(),
+    );
+    spawn_watch(
+        Api::<ResourceQuota>::all(client.clone()),
+        quota_writer,
+        "resourcequotas",
+        metrics.clone(),
+    );
+    spawn_watch(
+        Api::<LimitRange>::all(client),
+        limit_writer,
+        "limitranges",
         metrics,
     );
     tokio::spawn({
-        let (namespaces, pdbs, hpas, exceptions) = (
+        let (namespaces, pdbs, hpas, exceptions, isolation) = (
             namespaces.clone(),
             pdbs.clone(),
             hpas.clone(),
             exceptions.clone(),
+            isolation.clone(),
         );
         async move {
             let all = async {
                 namespaces.wait_until_ready().await?;
                 pdbs.wait_until_ready().await?;
                 hpas.wait_until_ready().await?;
-                exceptions.wait_until_ready().await
+                exceptions.wait_until_ready().await?;
+                isolation.network_policies.wait_until_ready().await?;
+                isolation.resource_quotas.wait_until_ready().await?;
+                isolation.limit_ranges.wait_until_ready().await
             };
             // The only task waiting on these stores; others wait on `synced`.
             if all.await.is_ok() {
                 synced_tx.send_replace(true);
                 readiness.cluster.store(true, Ordering::Relaxed);
-                tracing::info!("cluster caches synced (namespaces, PDBs, HPAs, BulwarkExceptions)");
+                tracing::info!(
+                    "cluster caches synced (namespaces, PDBs, HPAs, BulwarkExceptions, NetworkPolicies, ResourceQuotas, LimitRanges)"
+                );
             }
         }
     });
-    KubeCluster::new(namespaces, pdbs, hpas, exceptions, synced)
+    KubeCluster::new(namespaces, pdbs, hpas, exceptions, isolation, synced)
 }
 
 fn spawn_watch<K>(
@@ -367,7 +500,9 @@ pub async fn connect_kube(
 ) -> Option<(Client, Arc<KubeCluster>)> {
     match Client::try_default().await {
         Ok(client) => {
-            tracing::info!("connected to the cluster; starting Namespace, PDB and HPA watches");
+            tracing::info!(
+                "connected to the cluster; starting Namespace, PDB, HPA, BulwarkException, NetworkPolicy, ResourceQuota and LimitRange watches"
+            );
             let cluster = Arc::new(start(client.clone(), readiness, metrics));
             Some((client, cluster))
         }

@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn changed_parameters_round_trip_through_a_policy_file() {
         let changed = Policy::from_yaml(
-            "rules:\n  replicas: {minReplicas: 4}\n  image-tag: {requireDigest: true}\n  resources: {ephemeralStorage: true}\n  labels: {required: [team, app.kubernetes.io/version]}\n  secret-env: {patterns: [DSN]}\n  namespace-pod-security: {level: baseline}\n  disruption-budget: {denyWhenMissing: true}\n",
+            "rules:\n  replicas: {minReplicas: 4}\n  image-tag: {requireDigest: true}\n  resources: {ephemeralStorage: true}\n  labels: {required: [team, app.kubernetes.io/version]}\n  secret-env: {patterns: [DSN]}\n  namespace-pod-security: {level: baseline}\n  disruption-budget: {denyWhenMissing: true}\n  network-policy: {denyWhenMissing: true}\n  namespace-quota: {requireLimitRange: true}\n",
         )
         .expect("parses");
         let mut yaml = String::from("rules:\n");

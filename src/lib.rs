@@ -18,8 +18,8 @@
 //!     handle, and its reload while serving.
 //!   - [`admission`]: AdmissionReview in, verdict out: modes, guards, warnings (no HTTP types).
 //!   - [`offline`]: `bulwark check` / `bulwark mutate` on manifest files.
-//!   - [`cluster`]: Namespace/PDB/HPA reflector caches feeding the cluster-aware rules.
-//!   - [`audit`]: existing objects judged as admission would, into PolicyReports and metrics.
+//!   - [`cluster`]: reflector caches (Namespaces, PDBs, HPAs, NetworkPolicies, quotas...)
+//!     feeding the cluster-aware rules.
 //!   - [`health`]: readiness flags and Prometheus metrics, set by the cluster caches and the
 //!     server alike.
 //!   - [`server`]: the HTTPS webhook: TLS accept loop and reload, handlers, the health

@@ -39,6 +39,14 @@ pub enum Kind {
     Namespace,
     /// bulwark.dev/v1alpha1 BulwarkException: an exemption granted by an exemption admin.
     BulwarkException,
+    /// networking.k8s.io/v1 Ingress.
+    Ingress,
+    /// networking.k8s.io/v1 NetworkPolicy.
+    NetworkPolicy,
+    /// core/v1 ResourceQuota.
+    ResourceQuota,
+    /// core/v1 LimitRange.
+    LimitRange,
     /// Any other kind: not evaluated.
     Other,
 }
@@ -59,6 +67,10 @@ impl Kind {
             "PodDisruptionBudget" => Kind::PodDisruptionBudget,
             "Namespace" => Kind::Namespace,
             "BulwarkException" => Kind::BulwarkException,
+            "Ingress" => Kind::Ingress,
+            "NetworkPolicy" => Kind::NetworkPolicy,
+            "ResourceQuota" => Kind::ResourceQuota,
+            "LimitRange" => Kind::LimitRange,
             _ => Kind::Other,
         }
     }
@@ -78,6 +90,10 @@ impl Kind {
             Kind::PodDisruptionBudget => "PodDisruptionBudget",
             Kind::Namespace => "Namespace",
             Kind::BulwarkException => "BulwarkException",
+            Kind::Ingress => "Ingress",
+            Kind::NetworkPolicy => "NetworkPolicy",
+            Kind::ResourceQuota => "ResourceQuota",
+            Kind::LimitRange => "LimitRange",
             Kind::Other => "Other",
         }
     }
@@ -90,7 +106,13 @@ impl Kind {
             Kind::HorizontalPodAutoscaler => "autoscaling",
             Kind::PodDisruptionBudget => "policy",
             Kind::BulwarkException => "bulwark.dev",
-            Kind::Pod | Kind::ReplicationController | Kind::Namespace | Kind::Other => "",
+            Kind::Ingress | Kind::NetworkPolicy => "networking.k8s.io",
+            Kind::Pod
+            | Kind::ReplicationController
+            | Kind::Namespace
+            | Kind::ResourceQuota
+            | Kind::LimitRange
+            | Kind::Other => "",
         }
     }
 
@@ -762,6 +784,119 @@ pub struct PdbSpec {
     pub max_unavailable: Option<IntOrString>,
 }
 
+/// Ingress spec: the hosts it serves and the TLS it declares (the same fields in
+/// networking.k8s.io/v1 and the older v1beta1 versions).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct IngressSpec {
+    /// `tls`.
+    #[serde(deserialize_with = "null_default")]
+    pub tls: Vec<IngressTls>,
+    /// `rules`.
+    #[serde(deserialize_with = "null_default")]
+    pub rules: Vec<IngressRule>,
+    /// `defaultBackend`: only its presence matters.
+    pub default_backend: Option<IgnoredAny>,
+    /// `backend`, the v1beta1 name of `defaultBackend`.
+    pub backend: Option<IgnoredAny>,
+}
+
+/// One `spec.tls` entry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct IngressTls {
+    /// `hosts` the certificate covers.
+    #[serde(deserialize_with = "null_default")]
+    pub hosts: Vec<String>,
+    /// `secretName`.
+    pub secret_name: Option<String>,
+}
+
+/// One `spec.rules` entry: only its host matters.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct IngressRule {
+    /// `host`; unset or empty serves every hostname.
+    pub host: Option<String>,
+}
+
+/// NetworkPolicy spec: which pods it selects, for which directions, and whether an ingress
+/// rule lets everything in.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    /// `podSelector`; absent or `{}` selects every pod in the namespace.
+    pub pod_selector: Option<LabelSelector>,
+    /// `policyTypes` as written; see [`NetworkPolicySpec::directions`] for the defaults.
+    #[serde(deserialize_with = "null_default")]
+    pub policy_types: Vec<String>,
+    /// `ingress` rules.
+    #[serde(deserialize_with = "null_default")]
+    pub ingress: Vec<NetworkPolicyRule>,
+    /// `egress` rules: only whether there are any matters (they decide the default types).
+    #[serde(deserialize_with = "null_default")]
+    pub egress: Vec<IgnoredAny>,
+}
+
+/// One ingress rule of a NetworkPolicy: who may connect (`from`) on which `ports`. Only
+/// whether each is empty matters: an empty list means "all".
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct NetworkPolicyRule {
+    /// `from` peers.
+    #[serde(deserialize_with = "null_default")]
+    pub from: Vec<IgnoredAny>,
+    /// `ports`.
+    #[serde(deserialize_with = "null_default")]
+    pub ports: Vec<IgnoredAny>,
+}
+
+impl NetworkPolicySpec {
+    /// Whether the policy applies to (ingress, egress) traffic. Kubernetes defaults an
+    /// omitted or empty `policyTypes` to Ingress, plus Egress when there are egress rules.
+    pub fn directions(&self) -> (bool, bool) {
+        if self.policy_types.is_empty() {
+            return (true, !self.egress.is_empty());
+        }
+        let has = |t: &str| self.policy_types.iter().any(|p| p == t);
+        (has("Ingress"), has("Egress"))
+    }
+
+    /// The index of the first ingress rule that lets everything in (no `from`, no `ports`):
+    /// the pods it selects are then as open as without any policy, since policies add up.
+    pub fn open_ingress_rule(&self) -> Option<usize> {
+        if !self.directions().0 {
+            return None;
+        }
+        self.ingress
+            .iter()
+            .position(|r| r.from.is_empty() && r.ports.is_empty())
+    }
+
+    /// Whether the policy selects pods with `labels` (absent or empty selector: all).
+    pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.pod_selector.as_ref().is_none_or(|s| s.matches(labels))
+    }
+}
+
+/// ResourceQuota spec: which resources it caps.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ResourceQuotaSpec {
+    /// `hard`: the capped resources (values do not matter here).
+    #[serde(deserialize_with = "null_default")]
+    pub hard: BTreeMap<String, IgnoredAny>,
+}
+
+/// LimitRange spec.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct LimitRangeSpec {
+    /// `limits`: one entry per object type it defaults or bounds.
+    #[serde(deserialize_with = "null_default")]
+    pub limits: Vec<IgnoredAny>,
+}
+
 /// What the object is, beyond its metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
@@ -777,6 +912,14 @@ pub enum Body {
     Namespace,
     /// A BulwarkException.
     Exception(Box<ExceptionSpec>),
+    /// An Ingress.
+    Ingress(IngressSpec),
+    /// A NetworkPolicy.
+    NetworkPolicy(NetworkPolicySpec),
+    /// A ResourceQuota.
+    ResourceQuota(ResourceQuotaSpec),
+    /// A LimitRange.
+    LimitRange(LimitRangeSpec),
     /// Anything else.
     Other,
 }
@@ -820,17 +963,87 @@ pub struct Workload {
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     /// The input is not an object with the shape its kind requires.
-    #[error("invalid {kind} object: {source}")]
+    #[error("invalid {kind} object{}: {source}", at(.path))]
     Shape {
         /// The kind being parsed.
         kind: String,
-        /// The serde error, with the field that failed.
+        /// Where in the object the value that failed sits (empty: the object itself).
+        path: FieldPath,
+        /// The serde error.
         #[source]
         source: serde_json::Error,
     },
     /// `kind` is missing or not a string.
     #[error("object has no `kind`")]
     MissingKind,
+}
+
+impl ParseError {
+    /// The field that failed, when the error is about one.
+    pub fn path(&self) -> Option<&FieldPath> {
+        match self {
+            ParseError::Shape { path, .. } if !path.0.is_empty() => Some(path),
+            _ => None,
+        }
+    }
+}
+
+/// ` at <path>`, or nothing for the object itself.
+fn at(path: &FieldPath) -> String {
+    if path.0.is_empty() {
+        String::new()
+    } else {
+        format!(" at {path}")
+    }
+}
+
+/// Where a value sits in an object, written as findings write it:
+/// `spec.template.spec.containers[0].env[0].value`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldPath(pub Vec<FieldStep>);
+
+/// One step of a [`FieldPath`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldStep {
+    /// A mapping key.
+    Key(String),
+    /// A sequence index.
+    Index(usize),
+}
+
+impl FieldPath {
+    /// The path serde_path_to_error tracked, up to the first step it could not name. A path
+    /// that starts with an index is the object itself given as a sequence (serde reads a
+    /// struct from one): the object as a whole is what is wrong.
+    fn tracked(path: &serde_path_to_error::Path) -> FieldPath {
+        use serde_path_to_error::Segment;
+        if matches!(path.iter().next(), Some(Segment::Seq { .. })) {
+            return FieldPath::default();
+        }
+        FieldPath(
+            path.iter()
+                .map_while(|s| match s {
+                    Segment::Map { key } => Some(FieldStep::Key(key.clone())),
+                    Segment::Enum { variant } => Some(FieldStep::Key(variant.clone())),
+                    Segment::Seq { index } => Some(FieldStep::Index(*index)),
+                    Segment::Unknown => None,
+                })
+                .collect(),
+        )
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, step) in self.0.iter().enumerate() {
+            match step {
+                FieldStep::Key(k) if i == 0 => f.write_str(k)?,
+                FieldStep::Key(k) => write!(f, ".{k}")?,
+                FieldStep::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
@@ -885,6 +1098,22 @@ impl Workload {
                     Body::Exception(Box::new(t.spec.unwrap_or_default())),
                 )
             }
+            Kind::Ingress => {
+                let t = Typed::<IngressSpec>::deserialize(d)?;
+                (t.metadata, Body::Ingress(t.spec.unwrap_or_default()))
+            }
+            Kind::NetworkPolicy => {
+                let t = Typed::<NetworkPolicySpec>::deserialize(d)?;
+                (t.metadata, Body::NetworkPolicy(t.spec.unwrap_or_default()))
+            }
+            Kind::ResourceQuota => {
+                let t = Typed::<ResourceQuotaSpec>::deserialize(d)?;
+                (t.metadata, Body::ResourceQuota(t.spec.unwrap_or_default()))
+            }
+            Kind::LimitRange => {
+                let t = Typed::<LimitRangeSpec>::deserialize(d)?;
+                (t.metadata, Body::LimitRange(t.spec.unwrap_or_default()))
+            }
             _ => (Typed::<IgnoredAny>::deserialize(d)?.metadata, Body::Other),
         };
         Ok(Workload {
@@ -900,9 +1129,13 @@ impl Workload {
         let mut de = serde_json::Deserializer::from_str(json);
         Workload::deserialize_kind(kind_name, &mut de)
             .and_then(|w| de.end().map(|()| w))
-            .map_err(|source| ParseError::Shape {
-                kind: kind_name.to_owned(),
-                source,
+            .map_err(|source| {
+                let path = failing_path(kind_name, &mut serde_json::Deserializer::from_str(json));
+                ParseError::Shape {
+                    kind: kind_name.to_owned(),
+                    path,
+                    source,
+                }
             })
     }
 
@@ -910,6 +1143,7 @@ impl Workload {
     pub fn from_json_any(json: &str) -> Result<Workload, ParseError> {
         let k: KindOnly = serde_json::from_str(json).map_err(|source| ParseError::Shape {
             kind: "unknown".into(),
+            path: FieldPath::default(),
             source,
         })?;
         let kind = k.kind.ok_or(ParseError::MissingKind)?;
@@ -934,6 +1168,7 @@ impl Workload {
     ) -> Result<Workload, ParseError> {
         Workload::deserialize_kind(kind_name, value).map_err(|source| ParseError::Shape {
             kind: kind_name.to_owned(),
+            path: failing_path(kind_name, value),
             source,
         })
     }
@@ -1000,6 +1235,22 @@ impl Workload {
             ),
             k => k.has_pod_spec(),
         }
+    }
+}
+
+/// Where reading `d` as a `kind_name` object fails: the parse is run again with the path
+/// tracked, so an object that parses pays nothing for it (the webhook parses every write).
+fn failing_path<'de, D: Deserializer<'de>>(kind_name: &str, d: D) -> FieldPath {
+    let mut track = serde_path_to_error::Track::new();
+    let failed = Workload::deserialize_kind(
+        kind_name,
+        serde_path_to_error::Deserializer::new(d, &mut track),
+    )
+    .is_err();
+    if failed {
+        FieldPath::tracked(&track.path())
+    } else {
+        FieldPath::default()
     }
 }
 
@@ -1137,6 +1388,65 @@ mod tests {
         ));
     }
 
+    /// ingress-nginx's examples had `value: true` in an env var: the error names the field,
+    /// whichever way the object is read.
+    #[test]
+    fn shape_errors_name_the_failing_field() {
+        let json = r#"{"kind":"Deployment","metadata":{"name":"web"},"spec":{"template":{"spec":
+            {"containers":[{"name":"a","env":[{"name":"X","value":true}]}]}}}}"#;
+        let want = "spec.template.spec.containers[0].env[0].value";
+        let from_text = Workload::from_json("Deployment", json).expect_err("must fail");
+        let value: serde_json::Value = serde_json::from_str(json).expect("json");
+        let from_value = Workload::from_value(&value).expect_err("must fail");
+        for err in [&from_text, &from_value] {
+            assert_eq!(err.path().map(ToString::to_string).as_deref(), Some(want));
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&format!("invalid Deployment object at {want}: invalid type: boolean `true`, expected a string")),
+                "{msg}"
+            );
+        }
+        // JSON text also says where in the text.
+        assert!(
+            from_text.to_string().contains("line 2 column"),
+            "{from_text}"
+        );
+
+        // Sequences, hand-written visitors and CronJob templates are tracked too.
+        let cases = [
+            (
+                r#"{"kind":"Pod","spec":{"containers":[{"name":"a"},{"name":"b","ports":[{"containerPort":"80"}]}]}}"#,
+                "spec.containers[1].ports[0].containerPort",
+            ),
+            (
+                r#"{"kind":"Pod","spec":{"volumes":[{"name":7}]}}"#,
+                "spec.volumes[0].name",
+            ),
+            (
+                r#"{"kind":"CronJob","spec":{"jobTemplate":{"spec":{"template":{"spec":{"hostNetwork":"yes"}}}}}}"#,
+                "spec.jobTemplate.spec.template.spec.hostNetwork",
+            ),
+            (
+                r#"{"kind":"Pod","metadata":{"labels":["a"]}}"#,
+                "metadata.labels",
+            ),
+        ];
+        for (json, want) in cases {
+            let err = Workload::from_json_any(json).expect_err(json);
+            assert_eq!(
+                err.path().map(ToString::to_string).as_deref(),
+                Some(want),
+                "{err}"
+            );
+        }
+        // An error about the object as a whole has no path.
+        let err = Workload::from_json("Pod", "[1]").expect_err("not an object");
+        assert!(err.path().is_none(), "{err}");
+        assert!(err.to_string().starts_with("invalid Pod object: "), "{err}");
+        let err = Workload::from_json("Pod", "{} x").expect_err("trailing characters");
+        assert!(err.path().is_none(), "{err}");
+    }
+
     #[test]
     fn rc_plain_selector_and_expressions() {
         let w = Workload::from_json_any(
@@ -1160,6 +1470,66 @@ mod tests {
             ..Default::default()
         };
         assert!(expr.matches(&labels));
+    }
+
+    #[test]
+    fn network_kinds_parse_with_kubernetes_defaults() {
+        let w = Workload::from_json_any(
+            r#"{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"p"},
+            "spec":{"podSelector":{},"egress":[{"to":[]}]}}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            (w.kind, w.kind.group()),
+            (Kind::NetworkPolicy, "networking.k8s.io")
+        );
+        let Body::NetworkPolicy(np) = &w.body else {
+            panic!("{w:?}")
+        };
+        // policyTypes omitted: Ingress always, Egress because there are egress rules.
+        assert_eq!(np.directions(), (true, true));
+        assert!(np.selects(&BTreeMap::new()));
+        assert_eq!(np.open_ingress_rule(), None);
+        let np = NetworkPolicySpec {
+            policy_types: vec!["Egress".into()],
+            ingress: vec![NetworkPolicyRule::default()],
+            ..NetworkPolicySpec::default()
+        };
+        // Ingress rules of an Egress-only policy are not in force.
+        assert_eq!(
+            (np.directions(), np.open_ingress_rule()),
+            ((false, true), None)
+        );
+        let np = NetworkPolicySpec {
+            ingress: vec![NetworkPolicyRule::default()],
+            ..NetworkPolicySpec::default()
+        };
+        assert_eq!(np.open_ingress_rule(), Some(0));
+
+        let w = Workload::from_json_any(
+            r#"{"kind":"Ingress","spec":{"tls":[{"hosts":["a.example.com"],"secretName":"s"}],
+            "rules":[{"host":"a.example.com","http":{}},{"http":{}}],"defaultBackend":{"service":{}}}}"#,
+        )
+        .expect("parses");
+        let Body::Ingress(ing) = &w.body else {
+            panic!("{w:?}")
+        };
+        assert_eq!(ing.tls[0].hosts, ["a.example.com"]);
+        assert_eq!(ing.rules.len(), 2);
+        assert_eq!(ing.rules[1].host, None);
+        assert!(ing.default_backend.is_some());
+        for (json, kind) in [
+            (
+                r#"{"kind":"ResourceQuota","spec":{"hard":{"pods":"10"}}}"#,
+                Kind::ResourceQuota,
+            ),
+            (
+                r#"{"kind":"LimitRange","spec":{"limits":[{"type":"Container"}]}}"#,
+                Kind::LimitRange,
+            ),
+        ] {
+            assert_eq!(Workload::from_json_any(json).expect("parses").kind, kind);
+        }
     }
 
     #[test]

@@ -979,6 +979,24 @@ mod tests {
             )
             .expect("ok");
         assert_eq!(out.decision, Decision::Invalid);
+        // The 400 names the field that does not fit, on both endpoints.
+        let env = serde_json::json!({"metadata": {"name": "web"}, "spec": {"template": {"spec": {
+            "containers": [{"name": "a", "env": [{"name": "ENABLED", "value": true}]}]}}}});
+        for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
+            let out = a
+                .review(
+                    endpoint,
+                    &review("CREATE", "Deployment", "apps", env.clone()),
+                )
+                .expect("ok");
+            assert_eq!(out.decision, Decision::Invalid);
+            let (code, msg) = out.status.expect("status");
+            assert_eq!(code, 400);
+            assert!(
+                msg.starts_with("bulwark: cannot read request.object: invalid Deployment object at spec.template.spec.containers[0].env[0].value: invalid type: boolean `true`, expected a string"),
+                "{msg}"
+            );
+        }
         assert!(matches!(
             a.review(Endpoint::Validate, b"{"),
             Err(ReviewError::Json(_))

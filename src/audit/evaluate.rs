@@ -118,7 +118,12 @@ pub struct Object {
 /// The `apiVersion` the API serves `kind` at, for report references.
 pub fn api_version(kind: Kind) -> &'static str {
     match kind {
-        Kind::Pod | Kind::ReplicationController | Kind::Namespace => "v1",
+        Kind::Pod
+        | Kind::ReplicationController
+        | Kind::Namespace
+        | Kind::ResourceQuota
+        | Kind::LimitRange => "v1",
+        Kind::Ingress | Kind::NetworkPolicy => "networking.k8s.io/v1",
         Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet | Kind::ReplicaSet => "apps/v1",
         Kind::Job | Kind::CronJob => "batch/v1",
         Kind::HorizontalPodAutoscaler => "autoscaling/v2",

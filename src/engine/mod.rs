@@ -5,8 +5,9 @@
 //! names a rule (`config` binds the built-in catalogue).
 //!
 //! The same engine serves the webhook, `bulwark check` and `bulwark mutate`. Cluster state a
-//! rule needs (PDBs, HPAs) arrives through the [`Inventory`] trait, filled from reflector
-//! caches in the server and from the manifest set offline, so no rule ever does IO.
+//! rule needs (PDBs, HPAs, NetworkPolicies, quotas) arrives through the [`Inventory`] trait,
+//! filled from reflector caches in the server and from the manifest set offline, so no rule
+//! ever does IO.
 
 pub mod compiled;
 pub mod exemptions;
@@ -19,7 +20,9 @@ pub use params::{AnyParams, ParamError, ParamsSpec, RuleParams};
 pub use report::{Finding, Report};
 pub use rule::{Category, PssLevel, Rule, RuleMeta, Severity, Sink};
 
-use crate::workload::{Kind, LabelSelector, Workload};
+use std::collections::BTreeMap;
+
+use crate::workload::{Kind, LabelSelector, NetworkPolicySpec, Workload};
 
 /// A PodDisruptionBudget as the engine sees it.
 #[derive(Debug, Clone)]
@@ -47,6 +50,46 @@ pub struct HpaInfo {
     pub max_replicas: i64,
 }
 
+/// A NetworkPolicy as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct NetworkPolicyInfo {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// What it selects and allows.
+    pub spec: NetworkPolicySpec,
+}
+
+/// A ResourceQuota as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct QuotaInfo {
+    /// Name.
+    pub name: String,
+    /// The resources `spec.hard` caps (`requests.cpu`, `pods`, ...); none caps nothing.
+    pub hard: Vec<String>,
+}
+
+/// A LimitRange as the engine sees it.
+#[derive(Debug, Clone)]
+pub struct LimitRangeInfo {
+    /// Name.
+    pub name: String,
+    /// How many `spec.limits` entries it has; none sets nothing.
+    pub limits: usize,
+}
+
+/// A workload of the manifest set, by the labels its pods carry.
+#[derive(Debug, Clone)]
+pub struct PodsInfo {
+    /// Kind.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// The pod template's labels.
+    pub labels: BTreeMap<String, String>,
+}
+
 /// Read-only view of the objects around a workload. `None` from any method means "no data"
 /// (no cluster, cache not synced): rules then never deny on that basis.
 pub trait Inventory: Send + Sync {
@@ -63,6 +106,25 @@ pub trait Inventory: Send + Sync {
         _namespace: &str,
         _own_namespace: &str,
     ) -> Option<Vec<exemptions::Exception>> {
+        None
+    }
+    /// Every NetworkPolicy in `namespace`; `None` when there is no data.
+    fn network_policies(&self, _namespace: &str) -> Option<Vec<NetworkPolicyInfo>> {
+        None
+    }
+    /// Every ResourceQuota in `namespace`; `None` when there is no data.
+    fn resource_quotas(&self, _namespace: &str) -> Option<Vec<QuotaInfo>> {
+        None
+    }
+    /// Every LimitRange in `namespace`; `None` when there is no data.
+    fn limit_ranges(&self, _namespace: &str) -> Option<Vec<LimitRangeInfo>> {
+        None
+    }
+    /// Every pod-running workload in `namespace`, when the inventory holds every maker of
+    /// pods there (the manifest set, without custom resources an operator may turn into
+    /// pods): only then can a selector be said to select nothing. The server does not watch
+    /// workloads, so it answers `None`.
+    fn workloads(&self, _namespace: &str) -> Option<Vec<PodsInfo>> {
         None
     }
     /// Whether this inventory is the whole universe (offline: the manifest set) rather than a

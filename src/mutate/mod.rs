@@ -200,8 +200,10 @@ pub fn mutate_parsed(
         if p.get(&spec).is_some_and(Value::is_object) {
             pod::apply(&mut cx, &mut p, &spec);
         }
-        if kind == Kind::Deployment {
-            controller::rolling_update(&mut cx, &mut p);
+        match kind {
+            Kind::Deployment => controller::rolling_update(&mut cx, &mut p),
+            Kind::DaemonSet => controller::daemonset_rolling_update(&mut cx, &mut p),
+            _ => {}
         }
     }
     // Template labels only where the template exists: never invent one around labels.

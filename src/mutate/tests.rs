@@ -719,9 +719,79 @@ fn rolling_update_variants() {
         strat("{rollingUpdate: {maxUnavailable: 1}}"),
         json!({"rollingUpdate": {"maxUnavailable": 1}})
     );
-    let mut ds = yaml(DEPLOY);
-    ds["kind"] = json!("DaemonSet");
-    assert!(run(&ds).0["spec"].get("updateStrategy").is_none());
+}
+
+/// DaemonSets surge where they can, and are left on the Kubernetes default (one node at a
+/// time) where the pods bind a host port or use the host network; the author's strategy,
+/// whole or partial, is never touched. Either way `rolling-update` passes afterwards.
+#[test]
+fn daemonset_rolling_update_only_where_pods_can_surge() {
+    let ds = |pod_extra: &str, strategy: Option<&str>| {
+        let mut d = yaml(DEPLOY);
+        d["kind"] = json!("DaemonSet");
+        let pod = &mut d["spec"]["template"]["spec"];
+        for (k, v) in yaml(pod_extra).as_object().cloned().unwrap_or_default() {
+            pod[k.as_str()] = v;
+        }
+        if let Some(s) = strategy {
+            d["spec"]["updateStrategy"] = yaml(s);
+        }
+        d
+    };
+    let rolling_update_findings = |obj: &Value| {
+        let w = Workload::from_value(obj).expect("parses");
+        crate::engine::evaluate(&w, Context::default(), &Policy::default())
+            .findings
+            .into_iter()
+            .filter(|f| f.rule == "rolling-update")
+            .collect::<Vec<_>>()
+    };
+    let (out, m) = run(&ds("{}", None));
+    assert_eq!(
+        out["spec"]["updateStrategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}})
+    );
+    assert!(m.defaulted.contains(&"rolling-update"));
+    assert!(rolling_update_findings(&out).is_empty());
+    // An explicit null is unset.
+    let (out, _) = run(&ds("{}", Some("null")));
+    assert_eq!(
+        out["spec"]["updateStrategy"]["rollingUpdate"]["maxSurge"],
+        1
+    );
+
+    for cannot_surge in [
+        "{hostNetwork: true}",
+        "{containers: [{name: app, image: 'a:1', ports: [{containerPort: 53, hostPort: 53}]}]}",
+    ] {
+        let obj = ds(cannot_surge, None);
+        let (out, m) = run(&obj);
+        assert!(
+            out["spec"].get("updateStrategy").is_none(),
+            "{cannot_surge}"
+        );
+        assert!(!m.defaulted.contains(&"rolling-update"), "{cannot_surge}");
+        assert!(rolling_update_findings(&out).is_empty(), "{cannot_surge}");
+    }
+    for authored in [
+        "{type: RollingUpdate}",
+        "{rollingUpdate: {maxUnavailable: 1}}",
+        "{type: OnDelete}",
+        "{}",
+    ] {
+        let (out, m) = run(&ds("{}", Some(authored)));
+        assert_eq!(out["spec"]["updateStrategy"], yaml(authored), "{authored}");
+        assert!(!m.defaulted.contains(&"rolling-update"), "{authored}");
+    }
+    // Off with the rule or the toggle.
+    for policy in [
+        "rules:\n  rolling-update: {enabled: false}\n",
+        "mutation:\n  rollingUpdate: {enabled: false}\n",
+    ] {
+        let policy = Policy::from_yaml(policy).expect("policy");
+        let (out, _) = run_with(&ds("{}", None), Operation::Create, &policy);
+        assert!(out["spec"].get("updateStrategy").is_none());
+    }
 }
 
 #[test]

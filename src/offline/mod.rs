@@ -4,15 +4,20 @@
 //! of a live cluster judged as the auditor judges it, is in [`cluster`]; `bulwark mutate` is
 //! in [`mutate`].
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::audit::Verdict;
 use crate::config::{Mode, Policy};
-use crate::engine::{self, Context, HpaInfo, Inventory, PdbInfo, Severity};
-use crate::workload::{Body, Kind, Workload};
+use crate::engine::{
+    self, Context, HpaInfo, Inventory, LimitRangeInfo, NetworkPolicyInfo, PdbInfo, PodsInfo,
+    QuotaInfo, Severity,
+};
+use crate::workload::{Body, FieldPath, FieldStep, Kind, Workload};
 
 pub mod cluster;
 pub mod mutate;
@@ -34,6 +39,24 @@ pub struct Document {
     pub line: usize,
     /// The object.
     pub value: serde_json::Value,
+    /// Where the object sits in its document: empty, or `items[i]` inside a `kind: List`.
+    pub at: Vec<FieldStep>,
+    /// The text of its file (shared by the file's documents), to find the line of a field
+    /// that fails to parse.
+    pub source: Arc<str>,
+}
+
+impl Document {
+    /// The 1-based line of `field` in this object, when the text has it there; else the line
+    /// where the document starts.
+    pub fn line_of(&self, field: Option<&FieldPath>) -> usize {
+        let Some(field) = field else {
+            return self.line;
+        };
+        let mut path = self.at.clone();
+        path.extend(field.0.iter().cloned());
+        yaml::line_of(&self.source, self.index, &path).unwrap_or(self.line)
+    }
 }
 
 /// A file, document or live object that could not be read.
@@ -146,9 +169,16 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>, explicit: bool) -> Result<
 /// keeps it an ordinary key too, since its keys are quoted. Such a key is an unknown field the
 /// API server drops or rejects, so what it holds never reaches the cluster, nor the rules.
 pub fn load_text(file: &str, text: &str, json: bool, loaded: &mut Loaded) {
+    let source: Arc<str> = Arc::from(text);
+    let at = |index, line| DocSource {
+        file,
+        index,
+        line,
+        source: &source,
+    };
     if json {
         match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(v) => push_object(file, 0, 1, v, loaded),
+            Ok(v) => push_object(at(0, 1), Vec::new(), v, loaded),
             Err(e) => loaded.errors.push(LoadError {
                 file: file.to_owned(),
                 document: Some(0),
@@ -163,7 +193,7 @@ pub fn load_text(file: &str, text: &str, json: bool, loaded: &mut Loaded) {
         let line = starts.get(index).copied().unwrap_or(1);
         match yaml::read_document(text, doc) {
             Ok(serde_json::Value::Null) => {} // empty document (e.g. a trailing `---`)
-            Ok(v) => push_object(file, index, line, v, loaded),
+            Ok(v) => push_object(at(index, line), Vec::new(), v, loaded),
             Err(e) => {
                 loaded.errors.push(LoadError {
                     file: file.to_owned(),
@@ -205,7 +235,16 @@ fn document_starts(text: &str) -> Vec<usize> {
     starts
 }
 
-fn push_object(file: &str, index: usize, line: usize, v: serde_json::Value, loaded: &mut Loaded) {
+/// Where a document comes from (its file, index, line and text).
+#[derive(Clone, Copy)]
+struct DocSource<'a> {
+    file: &'a str,
+    index: usize,
+    line: usize,
+    source: &'a Arc<str>,
+}
+
+fn push_object(from: DocSource<'_>, at: Vec<FieldStep>, v: serde_json::Value, loaded: &mut Loaded) {
     let is_list = v
         .get("kind")
         .and_then(|k| k.as_str())
@@ -215,35 +254,47 @@ fn push_object(file: &str, index: usize, line: usize, v: serde_json::Value, load
         if let serde_json::Value::Object(mut map) = v
             && let Some(serde_json::Value::Array(items)) = map.remove("items")
         {
-            for item in items {
-                push_object(file, index, line, item, loaded);
+            for (i, item) in items.into_iter().enumerate() {
+                let mut item_at = at.clone();
+                item_at.extend([FieldStep::Key("items".into()), FieldStep::Index(i)]);
+                push_object(from, item_at, item, loaded);
             }
         }
         return;
     }
     if !v.is_object() {
         loaded.errors.push(LoadError {
-            file: file.to_owned(),
-            document: Some(index),
-            line: Some(line),
+            file: from.file.to_owned(),
+            document: Some(from.index),
+            line: Some(from.line),
             message: "document is not an object".into(),
         });
         return;
     }
     loaded.documents.push(Document {
-        file: file.to_owned(),
-        index,
-        line,
+        file: from.file.to_owned(),
+        index: from.index,
+        line: from.line,
         value: v,
+        at,
+        source: from.source.clone(),
     });
 }
 
-/// The manifest set as the whole universe: PDBs and HPAs among the checked objects.
+/// The manifest set as the whole universe: PDBs, HPAs, NetworkPolicies, quotas and the
+/// workloads themselves among the checked objects.
 #[derive(Debug, Default)]
 pub struct ManifestInventory {
     pdbs: Vec<PdbInfo>,
     hpas: Vec<(String, String, String, HpaInfo)>,
     exceptions: Vec<engine::exemptions::Exception>,
+    network_policies: Vec<NetworkPolicyInfo>,
+    quotas: Vec<(String, QuotaInfo)>,
+    limit_ranges: Vec<(String, LimitRangeInfo)>,
+    workloads: Vec<(String, PodsInfo)>,
+    /// Namespaces holding a custom resource, which an operator may turn into pods (a
+    /// Prometheus, an Alertmanager): there the workloads of the set are not all the pods.
+    operated: BTreeSet<String>,
 }
 
 /// Objects without a namespace land in `default` when applied.
@@ -280,7 +331,36 @@ impl ManifestInventory {
                         inv.exceptions.push(e);
                     }
                 }
+                Body::NetworkPolicy(spec) => inv.network_policies.push(NetworkPolicyInfo {
+                    namespace: norm_ns(w.namespace()).to_owned(),
+                    name: w.name().to_owned(),
+                    spec: spec.clone(),
+                }),
+                Body::ResourceQuota(spec) => inv.quotas.push((
+                    norm_ns(w.namespace()).to_owned(),
+                    QuotaInfo {
+                        name: w.name().to_owned(),
+                        hard: spec.hard.keys().cloned().collect(),
+                    },
+                )),
+                Body::LimitRange(spec) => inv.limit_ranges.push((
+                    norm_ns(w.namespace()).to_owned(),
+                    LimitRangeInfo {
+                        name: w.name().to_owned(),
+                        limits: spec.limits.len(),
+                    },
+                )),
                 _ => {}
+            }
+            if let Some(labels) = w.pod_labels() {
+                inv.workloads.push((
+                    norm_ns(w.namespace()).to_owned(),
+                    PodsInfo {
+                        kind: w.kind_name.clone(),
+                        name: w.name().to_owned(),
+                        labels: labels.clone(),
+                    },
+                ));
             }
         }
         inv
@@ -324,9 +404,60 @@ impl Inventory for ManifestInventory {
         )
     }
 
+    fn network_policies(&self, namespace: &str) -> Option<Vec<NetworkPolicyInfo>> {
+        let ns = norm_ns(namespace);
+        Some(
+            self.network_policies
+                .iter()
+                .filter(|p| p.namespace == ns)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn resource_quotas(&self, namespace: &str) -> Option<Vec<QuotaInfo>> {
+        Some(in_namespace(&self.quotas, namespace))
+    }
+
+    fn limit_ranges(&self, namespace: &str) -> Option<Vec<LimitRangeInfo>> {
+        Some(in_namespace(&self.limit_ranges, namespace))
+    }
+
+    fn workloads(&self, namespace: &str) -> Option<Vec<PodsInfo>> {
+        if self.operated.contains(norm_ns(namespace)) {
+            return None;
+        }
+        Some(in_namespace(&self.workloads, namespace))
+    }
+
     fn is_complete(&self) -> bool {
         true
     }
+}
+
+/// Whether `object` belongs to an API group outside Kubernetes' own (and bulwark's): a
+/// custom resource, which an operator may turn into pods bulwark cannot see.
+fn is_custom_resource(object: &serde_json::Value) -> bool {
+    let api_version = object
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    !(group.is_empty()
+        || group.ends_with(".k8s.io")
+        || matches!(
+            group,
+            "apps" | "batch" | "policy" | "autoscaling" | "extensions" | "bulwark.dev"
+        ))
+}
+
+/// The items of `all` in `namespace` (unset meaning `default`).
+fn in_namespace<T: Clone>(all: &[(String, T)], namespace: &str) -> Vec<T> {
+    let ns = norm_ns(namespace);
+    all.iter()
+        .filter(|(n, _)| n == ns)
+        .map(|(_, t)| t.clone())
+        .collect()
 }
 
 /// Where the object of a [`CheckFinding`] was read, and what that source adds to it.
@@ -531,12 +662,17 @@ pub fn check(loaded: Loaded, policy: &Policy) -> CheckResult {
             Err(e) => result.errors.push(LoadError {
                 file: doc.file.clone(),
                 document: Some(doc.index),
-                line: Some(doc.line),
+                line: Some(doc.line_of(e.path())),
                 message: e.to_string(),
             }),
         }
     }
-    let inventory = ManifestInventory::from_workloads(parsed.iter().map(|(_, w)| w));
+    let mut inventory = ManifestInventory::from_workloads(parsed.iter().map(|(_, w)| w));
+    inventory.operated = parsed
+        .iter()
+        .filter(|(doc, _)| is_custom_resource(&doc.value))
+        .map(|(_, w)| norm_ns(w.namespace()).to_owned())
+        .collect();
     let ctx = Context {
         inventory: Some(&inventory),
         today: Some(engine::exemptions::days_since_epoch(crate::clock::today())),
@@ -637,6 +773,51 @@ mod tests {
                 .any(|(k, r)| k == "BulwarkException" && r == "exemption"),
             "{broken:?}"
         );
+    }
+
+    /// ingress-nginx's examples had `value: true` in an env var, reported as the whole
+    /// Deployment being invalid at its first line: the error names the field and its line, in
+    /// YAML (also inside a `List`) and in JSON.
+    #[test]
+    fn parse_errors_name_the_field_and_its_line() {
+        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: web:1\n        env:\n        - name: ENABLED\n          value: true\n";
+        let path = "spec.template.spec.containers[0].env[0].value";
+        let error = |file: &str, text: &str, json: bool| {
+            let mut loaded = Loaded::default();
+            load_text(file, text, json, &mut loaded);
+            let result = check(loaded, &Policy::default());
+            assert_eq!(result.errors.len(), 1, "{:?}", result.errors);
+            assert_eq!(result.exit_code(), 2);
+            result.errors[0].clone()
+        };
+        let e = error(
+            "f.yaml",
+            &format!("kind: ConfigMap\n---\n{deployment}"),
+            false,
+        );
+        assert_eq!((e.document, e.line), (Some(1), Some(14)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "f.yaml:14 (document 1): invalid Deployment object at {path}: invalid type: boolean `true`, expected a string"
+            )
+        );
+
+        let indented: String = deployment.lines().map(|l| format!("  {l}\n")).collect();
+        let list = format!("apiVersion: v1\nkind: List\nitems:\n- kind: ConfigMap\n-\n{indented}");
+        let e = error("list.yaml", &list, false);
+        assert_eq!(e.line, Some(17), "{e}");
+        assert!(e.message.contains(path), "{e}");
+
+        let v: serde_json::Value = serde_yaml_ng::from_str(deployment).expect("yaml");
+        let json = serde_json::to_string_pretty(&v).expect("json");
+        let line = json
+            .lines()
+            .position(|l| l.contains("\"value\": true"))
+            .expect("line")
+            + 1;
+        let e = error("f.json", &json, true);
+        assert_eq!(e.line, Some(line), "{e}\n{json}");
     }
 
     #[test]

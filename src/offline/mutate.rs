@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use crate::config::Policy;
-use crate::mutate::{Operation, mutate};
+use crate::mutate::{MutateError, Operation, mutate};
 
 use super::{Loaded, load_paths};
 
@@ -47,15 +47,21 @@ pub fn render(loaded: Loaded, patch_only: bool, policy: &Policy) -> Output {
         ..Output::default()
     };
     for (n, doc) in loaded.documents.into_iter().enumerate() {
-        let location = format!("{} (document {})", doc.file, doc.index);
-        let mut value = doc.value;
-        let patch = match mutate(&value, Operation::Create, policy) {
+        // As `check` locates its errors: file:line (document n).
+        let at = |line: usize| format!("{}:{line} (document {})", doc.file, doc.index);
+        let location = at(doc.line);
+        let patch = match mutate(&doc.value, Operation::Create, policy) {
             Ok(m) => m.patch,
             Err(e) => {
-                out.errors.push(format!("{location}: {e}"));
+                let line = match &e {
+                    MutateError::Invalid(p) => doc.line_of(p.path()),
+                    _ => doc.line,
+                };
+                out.errors.push(format!("{}: {e}", at(line)));
                 json_patch::Patch::default()
             }
         };
+        let mut value = doc.value;
         if patch_only {
             let line = serde_json::to_string(&patch).unwrap_or_else(|_| "[]".into());
             out.stdout.push_str(&line);
@@ -143,5 +149,13 @@ mod tests {
         assert_eq!(out.stdout, "[]\n[]\n");
         assert_eq!(out.errors.len(), 2, "{:?}", out.errors);
         assert_eq!(out.exit_code(), 2);
+        // The object that does not parse is located at its field's line, named by its path.
+        assert!(
+            out.errors.iter().any(|e| e.starts_with(
+                "f.yaml:4 (document 1): invalid Pod object at spec.containers: invalid type"
+            )),
+            "{:?}",
+            out.errors
+        );
     }
 }

@@ -22,6 +22,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
+use crate::workload::FieldStep;
+
 /// Why a document could not be read.
 #[derive(Debug)]
 pub(super) struct Failure {
@@ -499,6 +501,233 @@ impl<'de> Visitor<'de> for MergeElement<'_, '_> {
     }
 }
 
+/// The 1-based line of the value at `path` in document `index` of `text` (the whole file),
+/// or of the deepest part of the path that is there; `None` when not even the first step is.
+///
+/// Used only once an object has failed to parse, to point at the field that failed: serde's
+/// YAML errors carry the line of the node being read, so the locator reads its way down the
+/// path and fails on purpose at the target. The key's own line is reported for a mapping
+/// entry (a block value starts on the next line). A merge key's mappings are searched as if
+/// written in place, which finds the anchor's line for a merged field.
+pub(super) fn line_of(text: &str, index: usize, path: &[FieldStep]) -> Option<usize> {
+    // Shorter and shorter prefixes: a step may be missing when the error is about a value
+    // a merge overrode, or about a key that had to be unescaped.
+    (1..=path.len()).rev().find_map(|len| {
+        let doc = serde_yaml_ng::Deserializer::from_str(text).nth(index)?;
+        let seed = Locate(&path[..len]);
+        match de::DeserializeSeed::deserialize(seed, doc) {
+            Err(e) if e.to_string().contains(HERE) => e.location().map(|l| l.line()),
+            _ => None,
+        }
+    })
+}
+
+/// The message of the error the locator raises at its target.
+const HERE: &str = "bulwark: located";
+
+/// Reads a node, descending along the remaining steps; fails at the end of the path.
+#[derive(Clone, Copy)]
+struct Locate<'p>(&'p [FieldStep]);
+
+impl<'de> DeserializeSeed<'de> for Locate<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if self.0.is_empty() {
+            // Fail while reading the node, so the error carries the node's position.
+            return d.deserialize_any(Here);
+        }
+        d.deserialize_any(self)
+    }
+}
+
+/// Fails on whatever node it is given.
+struct Here;
+
+impl Here {
+    fn fail<E: de::Error>(self) -> Result<(), E> {
+        Err(E::custom(HERE))
+    }
+}
+
+impl<'de> Visitor<'de> for Here {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.fail()
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.fail()
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.fail()
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.fail()
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.fail()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.fail()
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.fail()
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
+        self.fail()
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        self.fail()
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        self.fail()
+    }
+    fn visit_enum<A: EnumAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        self.fail()
+    }
+}
+
+impl<'de> Visitor<'de> for Locate<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_enum<A: EnumAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Ok(()) // a tagged value: nothing the path can go through
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let (FieldStep::Index(target), rest) = (&self.0[0], &self.0[1..]) else {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            return Ok(());
+        };
+        let mut i = 0;
+        while i < *target {
+            if seq.next_element::<de::IgnoredAny>()?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+        seq.next_element_seed(Locate(rest))?;
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (FieldStep::Key(target), rest) = (&self.0[0], &self.0[1..]) else {
+            while map
+                .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                .is_some()
+            {}
+            return Ok(());
+        };
+        // At the last step the key itself is the target: its line is the entry's.
+        while let Some(key) = map.next_key_seed(LocateKey {
+            target,
+            here: rest.is_empty(),
+        })? {
+            if key == "<<" {
+                map.next_value_seed(Merged(self))?;
+            } else if key == *target {
+                map.next_value_seed(Locate(rest))?;
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A mapping key, failing when it is the target at the end of the path.
+struct LocateKey<'t> {
+    target: &'t str,
+    here: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for LocateKey<'_> {
+    type Value = String;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        // Failing inside the visit, not after it, is what gives the error the key's position.
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LocateKey<'_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<String, E> {
+        if self.here && key == self.target {
+            return Err(E::custom(HERE));
+        }
+        Ok(key.to_owned())
+    }
+}
+
+/// The value of a merge key: a mapping, or a sequence of mappings, whose keys belong to the
+/// mapping the `<<` is in, so the same steps continue in each.
+struct Merged<'p>(Locate<'p>);
+
+impl<'de> DeserializeSeed<'de> for Merged<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Merged<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping or a sequence of mappings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        self.0.visit_map(map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(self.0)?.is_some() {}
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,6 +868,51 @@ mod tests {
         }
         // An empty sequence or mapping merges nothing.
         assert_eq!(ok("a:\n  <<: []\n  <<: {}\n")["a"], serde_json::json!({}));
+    }
+
+    fn steps(path: &str) -> Vec<FieldStep> {
+        path.split('.')
+            .flat_map(|part| {
+                let mut it = part.split('[');
+                let key = it.next().unwrap_or_default();
+                std::iter::once(FieldStep::Key(key.to_owned())).chain(
+                    it.map(|i| FieldStep::Index(i.trim_end_matches(']').parse().expect("index"))),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn line_of_finds_keys_items_and_merged_fields() {
+        let text = "a: 1\n---\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        env:\n        - {name: X, value: true}\n      - name: b\n        ports:\n          - containerPort: '80'\n";
+        let line = |path: &str| line_of(text, 1, &steps(path));
+        assert_eq!(
+            line("spec.template.spec.containers[0].env[0].value"),
+            Some(10)
+        );
+        assert_eq!(
+            line("spec.template.spec.containers[1].ports[0].containerPort"),
+            Some(13)
+        );
+        // A block value: the key's line, not the line below.
+        assert_eq!(line("spec.template.spec.containers"), Some(7));
+        // An item: its own line.
+        assert_eq!(line("spec.template.spec.containers[1]"), Some(11));
+        // Missing steps fall back to the deepest one there.
+        assert_eq!(line("spec.template.spec.containers[5].image"), Some(7));
+        assert_eq!(line("spec.template.nope"), Some(5));
+        assert_eq!(line("nothing.at.all"), None);
+        assert_eq!(line_of(text, 0, &steps("a")), Some(1));
+        assert_eq!(line_of(text, 2, &steps("a")), None);
+
+        // A field that came in through a merge key: where it is written, under the anchor.
+        let text = "x: &sc\n  runAsUser: root\nspec:\n  securityContext:\n    <<: *sc\n";
+        assert_eq!(
+            line_of(text, 0, &steps("spec.securityContext.runAsUser")),
+            Some(2)
+        );
+        let text = "spec:\n  c:\n    <<: [{a: 1}, {b: x}]\n";
+        assert_eq!(line_of(text, 0, &steps("spec.c.b")), Some(3));
     }
 
     #[test]

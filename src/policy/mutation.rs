@@ -30,7 +30,7 @@ pub struct MutationConfig {
     pub labels: Toggle,
     /// `automountServiceAccountToken: false` for pods on the default service account.
     pub service_account_token: Toggle,
-    /// Deployment `strategy` with `maxUnavailable: 0`.
+    /// Deployment `strategy` with `maxUnavailable: 0`; DaemonSets that can surge, `maxSurge: 1`.
     pub rolling_update: Toggle,
 }
 

@@ -161,8 +161,9 @@ mod tests {
         assert!(md.contains("| `minReplicas: 2` |"), "{md}");
 
         let json: Value = serde_json::from_str(&json(&policy)).expect("JSON");
-        assert_eq!(json[16]["id"], "replicas");
-        assert_eq!(json[16]["params"], json!({"minReplicas": 2}));
+        let replicas = rules::index_of("replicas").expect("replicas");
+        assert_eq!(json[replicas]["id"], "replicas");
+        assert_eq!(json[replicas]["params"], json!({"minReplicas": 2}));
         assert_eq!(json[0]["params"], json!({}));
     }
 

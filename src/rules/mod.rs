@@ -34,6 +34,8 @@ static CATALOGUE: &[&dyn Rule] = &[
     &security::windows_host_process::WindowsHostProcess,
     // security beyond PSS
     &security::read_only_root_filesystem::ReadOnlyRootFilesystem,
+    &security::ingress_tls::IngressTls,
+    &security::network_policy::NetworkPolicy,
     // availability
     &availability::replicas::Replicas,
     &availability::liveness_probe::LivenessProbe,
@@ -51,6 +53,7 @@ static CATALOGUE: &[&dyn Rule] = &[
     &hygiene::secret_env::SecretEnv,
     &hygiene::labels::Labels,
     &hygiene::namespace_pod_security::NamespacePodSecurity,
+    &hygiene::namespace_quota::NamespaceQuota,
     &exemption::Exemption,
 ];
 
@@ -76,7 +79,10 @@ pub fn ids() -> Vec<&'static str> {
 #[cfg(test)]
 pub mod testing {
     use crate::config::Policy;
-    use crate::engine::{CheckCx, Context, Finding, Inventory, Rule, Sink};
+    use crate::engine::{
+        CheckCx, Context, Finding, HpaInfo, Inventory, LimitRangeInfo, NetworkPolicyInfo, PdbInfo,
+        PodsInfo, QuotaInfo, Rule, Severity, Sink,
+    };
     use crate::workload::Workload;
 
     /// Parses one YAML document into a workload (panics on bad test input).
@@ -92,6 +98,18 @@ pub mod testing {
         policy: &Policy,
         inventory: Option<&dyn Inventory>,
     ) -> Vec<Finding> {
+        run_at(rule, yaml, rule.meta().severity, policy, inventory)
+    }
+
+    /// [`run_with`] with the rule's findings at `severity`, as if the policy set it: a
+    /// finding made at the rule's severity then tells itself from one capped at a warning.
+    pub fn run_at(
+        rule: &dyn Rule,
+        yaml: &str,
+        severity: Severity,
+        policy: &Policy,
+        inventory: Option<&dyn Inventory>,
+    ) -> Vec<Finding> {
         let obj = workload(yaml);
         let cx = CheckCx {
             obj: &obj,
@@ -102,8 +120,7 @@ pub mod testing {
             },
         };
         let mut out = Vec::new();
-        let meta = rule.meta();
-        let mut sink = Sink::new(meta, meta.severity, &mut out);
+        let mut sink = Sink::new(rule.meta(), severity, &mut out);
         rule.check(&cx, &mut sink);
         out
     }
@@ -116,6 +133,64 @@ pub mod testing {
     /// The paths of `findings`.
     pub fn paths(findings: &[Finding]) -> Vec<&str> {
         findings.iter().map(|f| f.path.as_str()).collect()
+    }
+
+    /// A cluster or manifest set holding what isolates namespaces, for the rules that read
+    /// it. A `None` field is "no data"; lookups filter by namespace (unset: `default`).
+    #[derive(Default)]
+    pub struct Isolation {
+        /// NetworkPolicies (their own namespace field).
+        pub network_policies: Option<Vec<NetworkPolicyInfo>>,
+        /// ResourceQuotas, by namespace.
+        pub quotas: Option<Vec<(String, QuotaInfo)>>,
+        /// LimitRanges, by namespace.
+        pub limit_ranges: Option<Vec<(String, LimitRangeInfo)>>,
+        /// Pod-running workloads (any namespace asked gets them all).
+        pub workloads: Option<Vec<PodsInfo>>,
+        /// Whether it is the whole universe (offline) rather than a live cluster.
+        pub complete: bool,
+    }
+
+    fn in_ns<T: Clone>(all: &Option<Vec<(String, T)>>, namespace: &str) -> Option<Vec<T>> {
+        let ns = if namespace.is_empty() {
+            "default"
+        } else {
+            namespace
+        };
+        all.as_ref().map(|v| {
+            v.iter()
+                .filter(|(n, _)| n == ns)
+                .map(|(_, t)| t.clone())
+                .collect()
+        })
+    }
+
+    impl Inventory for Isolation {
+        fn pdbs(&self, _: &str) -> Option<Vec<PdbInfo>> {
+            None
+        }
+        fn hpa_for(&self, _: &str, _: &str, _: &str) -> Option<Option<HpaInfo>> {
+            None
+        }
+        fn network_policies(&self, namespace: &str) -> Option<Vec<NetworkPolicyInfo>> {
+            let by_ns = self
+                .network_policies
+                .as_ref()
+                .map(|v| v.iter().map(|p| (p.namespace.clone(), p.clone())).collect());
+            in_ns(&by_ns, namespace)
+        }
+        fn resource_quotas(&self, namespace: &str) -> Option<Vec<QuotaInfo>> {
+            in_ns(&self.quotas, namespace)
+        }
+        fn limit_ranges(&self, namespace: &str) -> Option<Vec<LimitRangeInfo>> {
+            in_ns(&self.limit_ranges, namespace)
+        }
+        fn workloads(&self, _: &str) -> Option<Vec<PodsInfo>> {
+            self.workloads.clone()
+        }
+        fn is_complete(&self) -> bool {
+            self.complete
+        }
     }
 }
 

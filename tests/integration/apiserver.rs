@@ -68,7 +68,17 @@ const fn res(
 }
 
 /// What the stand-in serves: the kinds bulwark reads, the CRDs it reads and writes, Leases.
-pub const RESOURCES: [Resource; 15] = [
+pub const RESOURCES: [Resource; 18] = [
+    res("", "v1", "resourcequotas", "ResourceQuota", true, false),
+    res("", "v1", "limitranges", "LimitRange", true, false),
+    res(
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "NetworkPolicy",
+        true,
+        false,
+    ),
     res("", "v1", "namespaces", "Namespace", false, false),
     res("", "v1", "pods", "Pod", true, false),
     res(

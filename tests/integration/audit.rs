@@ -36,7 +36,14 @@ const REPORTS: &str = "/apis/wgpolicyk8s.io/v1alpha2";
 const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/bulwark-system/leases";
 
 /// The collections the auditor and admission's caches list and watch.
-const COLLECTIONS: [(&str, &str, &str); 12] = [
+const COLLECTIONS: [(&str, &str, &str); 15] = [
+    (
+        "/apis/networking.k8s.io/v1/networkpolicies",
+        "NetworkPolicyList",
+        "networking.k8s.io/v1",
+    ),
+    ("/api/v1/resourcequotas", "ResourceQuotaList", "v1"),
+    ("/api/v1/limitranges", "LimitRangeList", "v1"),
     ("/api/v1/namespaces", "NamespaceList", "v1"),
     (
         "/apis/policy/v1/poddisruptionbudgets",

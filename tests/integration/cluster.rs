@@ -1,7 +1,7 @@
 //! `bulwark::cluster::start` end to end: a real `kube::Client` over kube's mock transport
 //! (`tower_test::mock::pair`), answered by a small fake API server that dispatches on the
 //! request URI. The watcher of each kind first lists (`?limit=500`), then watches
-//! (`?watch=true&...&resourceVersion=N`); the three kinds' requests arrive concurrently.
+//! (`?watch=true&...&resourceVersion=N`); the kinds' requests arrive concurrently.
 //!
 //! The fake holds list responses back until the test opens a gate, so "before the caches
 //! synced" is observable; watch responses are streams the test writes events into.
@@ -41,9 +41,20 @@ enum Res {
     Pdbs,
     Hpas,
     Exceptions,
+    NetworkPolicies,
+    ResourceQuotas,
+    LimitRanges,
 }
 
-const ALL: [Res; 4] = [Res::Namespaces, Res::Pdbs, Res::Hpas, Res::Exceptions];
+const ALL: [Res; 7] = [
+    Res::Namespaces,
+    Res::Pdbs,
+    Res::Hpas,
+    Res::Exceptions,
+    Res::NetworkPolicies,
+    Res::ResourceQuotas,
+    Res::LimitRanges,
+];
 
 fn resource_of(path: &str) -> Option<Res> {
     match path {
@@ -51,6 +62,9 @@ fn resource_of(path: &str) -> Option<Res> {
         "/apis/policy/v1/poddisruptionbudgets" => Some(Res::Pdbs),
         "/apis/autoscaling/v2/horizontalpodautoscalers" => Some(Res::Hpas),
         "/apis/bulwark.dev/v1alpha1/bulwarkexceptions" => Some(Res::Exceptions),
+        "/apis/networking.k8s.io/v1/networkpolicies" => Some(Res::NetworkPolicies),
+        "/api/v1/resourcequotas" => Some(Res::ResourceQuotas),
+        "/api/v1/limitranges" => Some(Res::LimitRanges),
         _ => None,
     }
 }
@@ -257,6 +271,19 @@ fn exception(name: &str, rv: &str) -> Value {
             "rules": ["privileged"], "reason": "node agent, OPS-1", "expires": "2099-12-31"}})
 }
 
+/// A default-deny NetworkPolicy for every pod of `shop` (policyTypes left to the default).
+fn deny_all(rv: &str) -> Value {
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": "shop", "resourceVersion": rv},
+        "spec": {"podSelector": {}}})
+}
+
+fn quota() -> Value {
+    json!({"apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "compute", "namespace": "shop", "resourceVersion": "15"},
+        "spec": {"hard": {"requests.cpu": "10", "requests.memory": "20Gi"}}})
+}
+
 fn namespace_list(rv: &str, items: Vec<Value>) -> Value {
     list("NamespaceList", "v1", rv, items)
 }
@@ -304,6 +331,23 @@ fn initial_state() -> ApiState {
             vec![exception("api", "13")],
         ),
     );
+    st.lists.insert(
+        Res::NetworkPolicies,
+        list(
+            "NetworkPolicyList",
+            "networking.k8s.io/v1",
+            "100",
+            vec![deny_all("14")],
+        ),
+    );
+    st.lists.insert(
+        Res::ResourceQuotas,
+        list("ResourceQuotaList", "v1", "100", vec![quota()]),
+    );
+    st.lists.insert(
+        Res::LimitRanges,
+        list("LimitRangeList", "v1", "100", Vec::new()),
+    );
     // The first namespace watch fails with a 500: the watcher backs off and retries.
     st.fail_watches.insert(Res::Namespaces, vec![500]);
     st
@@ -344,8 +388,8 @@ async fn reflector_caches_through_the_kube_client() {
     let metrics = Arc::new(Metrics::default());
     let cluster = bulwark::cluster::start(client, readiness.clone(), metrics.clone());
 
-    // The four watchers list concurrently; the fake holds the lists back.
-    eventually("the four initial lists", || {
+    // The seven watchers list concurrently; the fake holds the lists back.
+    eventually("the seven initial lists", || {
         ALL.iter().all(|r| !api.requests(*r, false).is_empty())
     })
     .await;
@@ -364,6 +408,9 @@ async fn reflector_caches_through_the_kube_client() {
     assert!(cluster.pdbs("shop").is_none());
     assert!(cluster.hpa_for("shop", "Deployment", "web").is_none());
     assert!(cluster.exceptions("shop", "bulwark-system").is_none());
+    assert!(cluster.network_policies("shop").is_none());
+    assert!(cluster.resource_quotas("shop").is_none());
+    assert!(cluster.limit_ranges("shop").is_none());
     assert!(!readiness.cluster.load(Ordering::Relaxed));
     // Admission meanwhile: the namespace label is unknown, so the cluster default (enforce)
     // applies, and without HPA data `replicas` only warns.
@@ -416,6 +463,21 @@ async fn reflector_caches_through_the_kube_client() {
         Some("web")
     );
     assert_eq!(cluster.pdbs("legacy").map(|p| p.len()), Some(0));
+    // The isolation caches, read into what `bulwark check` reads from a manifest.
+    let policies = cluster.network_policies("shop").expect("synced");
+    assert_eq!(policies.len(), 1);
+    assert_eq!(
+        (policies[0].name.as_str(), policies[0].namespace.as_str()),
+        ("default-deny", "shop")
+    );
+    assert!(policies[0].spec.selects(&BTreeMap::new()), "{policies:?}");
+    assert_eq!(policies[0].spec.directions(), (true, false));
+    assert_eq!(cluster.network_policies("legacy").map(|p| p.len()), Some(0));
+    let quotas = cluster.resource_quotas("shop").expect("synced");
+    assert_eq!(quotas.len(), 1);
+    assert_eq!(quotas[0].hard, ["requests.cpu", "requests.memory"]);
+    assert_eq!(cluster.resource_quotas("legacy").map(|q| q.len()), Some(0));
+    assert_eq!(cluster.limit_ranges("shop").map(|l| l.len()), Some(0));
     let hpa_info = cluster
         .hpa_for("shop", "Deployment", "web")
         .expect("synced")
@@ -579,6 +641,38 @@ async fn reflector_caches_through_the_kube_client() {
         out.rule_ids()
     );
 
+    // The isolation caches feed network-policy and namespace-quota: `shop` has a default
+    // deny and a quota, so neither speaks; once the policy is deleted, network-policy warns
+    // (only warns: on a live cluster the policy may be applied next).
+    let quiet = |out: &bulwark::admission::Outcome| {
+        !out.rule_ids().contains(&"network-policy") && !out.rule_ids().contains(&"namespace-quota")
+    };
+    assert!(quiet(&out), "{:?}", out.rule_ids());
+    eventually("the NetworkPolicy watch", || {
+        api.open_watches(Res::NetworkPolicies) == 1
+    })
+    .await;
+    api.push(
+        Res::NetworkPolicies,
+        json!({"type": "DELETED", "object": deny_all("106")}),
+    );
+    eventually("the DELETED NetworkPolicy", || {
+        cluster
+            .network_policies("shop")
+            .is_some_and(|p| p.is_empty())
+    })
+    .await;
+    let out = admission
+        .review(Endpoint::Validate, &deployment_review())
+        .expect("review");
+    assert!(
+        out.warnings.iter().any(|w| w
+            .contains("bulwark warning network-policy: no NetworkPolicy in namespace \"shop\"")),
+        "{:?}",
+        out.warnings
+    );
+    assert!(!out.rule_ids().contains(&"namespace-quota"));
+
     // 410 Gone on the watch: counted, and the watcher recovers by listing again. The new
     // list replaces the cache (`late` is gone, `fresh` is there) and the watch resumes
     // from the new list's resourceVersion.
@@ -649,14 +743,50 @@ async fn reflector_caches_through_the_kube_client() {
 
 /// A kind whose initial list fails (403, e.g. missing RBAC) keeps the cluster unsynced:
 /// readiness stays false and lookups answer "no data" rather than half the truth; the error
-/// is counted and the list retried.
+/// is counted and the list retried. Every reflected kind counts, the isolation ones too: a
+/// cluster whose ClusterRole lacks them must not judge workloads as unprotected.
 #[tokio::test]
 async fn a_failing_list_keeps_the_cluster_unsynced() {
+    for (res, kind, api_version, resource, good) in [
+        (
+            Res::Hpas,
+            "HorizontalPodAutoscalerList",
+            "autoscaling/v2",
+            "horizontalpodautoscalers",
+            vec![hpa(3, "12")],
+        ),
+        (
+            Res::NetworkPolicies,
+            "NetworkPolicyList",
+            "networking.k8s.io/v1",
+            "networkpolicies",
+            vec![deny_all("14")],
+        ),
+        (
+            Res::ResourceQuotas,
+            "ResourceQuotaList",
+            "v1",
+            "resourcequotas",
+            vec![quota()],
+        ),
+        (
+            Res::LimitRanges,
+            "LimitRangeList",
+            "v1",
+            "limitranges",
+            Vec::new(),
+        ),
+    ] {
+        failing_list(res, resource, list(kind, api_version, "100", good)).await;
+    }
+}
+
+async fn failing_list(res: Res, resource: &str, good: Value) {
     let (service, handle) = tower_test::mock::pair::<Request<kube::client::Body>, Response<Body>>();
     let mut state = initial_state();
     state.lists.insert(
-        Res::Hpas,
-        status(403, "Forbidden", "horizontalpodautoscalers is forbidden"),
+        res,
+        status(403, "Forbidden", &format!("{resource} is forbidden")),
     );
     let api = FakeApi::start(handle, state);
     let client = kube::Client::new(service, "default");
@@ -664,32 +794,29 @@ async fn a_failing_list_keeps_the_cluster_unsynced() {
     let metrics = Arc::new(Metrics::default());
     let cluster = bulwark::cluster::start(client, readiness.clone(), metrics.clone());
     api.open_gate();
-    eventually("the failing HPA list to be counted", || {
-        watch_errors(&metrics, "horizontalpodautoscalers") >= 1
-    })
+    eventually(
+        &format!("the failing {resource} list to be counted"),
+        || watch_errors(&metrics, resource) >= 1,
+    )
     .await;
     eventually("the namespace and PDB watches", || {
         api.open_watches(Res::Pdbs) == 1 && !api.requests(Res::Namespaces, true).is_empty()
     })
     .await;
-    assert!(!readiness.cluster.load(Ordering::Relaxed));
-    assert_eq!(cluster.namespace_labels("shop"), None);
-    assert!(cluster.pdbs("shop").is_none());
+    assert!(!readiness.cluster.load(Ordering::Relaxed), "{resource}");
+    assert_eq!(cluster.namespace_labels("shop"), None, "{resource}");
+    assert!(cluster.pdbs("shop").is_none(), "{resource}");
     assert!(cluster.hpa_for("shop", "Deployment", "web").is_none());
+    assert!(cluster.network_policies("shop").is_none(), "{resource}");
+    assert!(cluster.resource_quotas("shop").is_none(), "{resource}");
+    assert!(cluster.limit_ranges("shop").is_none(), "{resource}");
     // RBAC fixed: the retried list succeeds and the cluster syncs.
-    api.state().lists.insert(
-        Res::Hpas,
-        list(
-            "HorizontalPodAutoscalerList",
-            "autoscaling/v2",
-            "100",
-            vec![hpa(3, "12")],
-        ),
-    );
-    eventually("readiness.cluster after the retried list", || {
-        readiness.cluster.load(Ordering::Relaxed)
-    })
+    api.state().lists.insert(res, good);
+    eventually(
+        &format!("readiness.cluster after the retried {resource} list"),
+        || readiness.cluster.load(Ordering::Relaxed),
+    )
     .await;
     assert!(cluster.namespace_labels("shop").is_some());
-    assert!(api.requests(Res::Hpas, false).len() >= 2);
+    assert!(api.requests(res, false).len() >= 2, "{resource}");
 }

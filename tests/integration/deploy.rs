@@ -1242,7 +1242,7 @@ fn check_rbac(r: &Rendered, name: &str) {
         "{name}: explicit automount"
     );
 
-    // Least privilege: read-only on exactly the four reflected kinds.
+    // Least privilege: read-only on exactly the seven reflected kinds.
     let role = cluster_role(r, "bulwark", name);
     let read = ["get", "list", "watch"];
     let mut granted = BTreeSet::new();
@@ -1269,6 +1269,9 @@ fn check_rbac(r: &Rendered, name: &str) {
         ("policy", "poddisruptionbudgets"),
         ("autoscaling", "horizontalpodautoscalers"),
         (EXCEPTION_GROUP, EXCEPTION_PLURAL),
+        ("networking.k8s.io", "networkpolicies"),
+        ("", "resourcequotas"),
+        ("", "limitranges"),
     ]
     .into_iter()
     .map(|(g, r)| (g.to_owned(), r.to_owned()))
@@ -2211,6 +2214,8 @@ fn check_webhooks(r: &Rendered, e: Expect, name: &str) {
     want_validated.extend(set(&[
         "autoscaling/horizontalpodautoscalers",
         "policy/poddisruptionbudgets",
+        "networking.k8s.io/ingresses",
+        "networking.k8s.io/networkpolicies",
         "/namespaces",
     ]));
     assert_eq!(validated, want_validated, "{name}: validated resources");

@@ -14,10 +14,14 @@ use std::sync::LazyLock;
 
 use bulwark::admission::{Admission, Endpoint, Outcome};
 use bulwark::config::Policy;
-use bulwark::engine::{self, Context, HpaInfo, Inventory, PdbInfo};
+use bulwark::engine::{
+    self, Context, HpaInfo, Inventory, LimitRangeInfo, NetworkPolicyInfo, PdbInfo, QuotaInfo,
+};
 use bulwark::mutate::{Operation, mutate};
 use bulwark::rules;
-use bulwark::workload::{IntOrString, LabelSelector, Workload};
+use bulwark::workload::{
+    IntOrString, LabelSelector, NetworkPolicyRule, NetworkPolicySpec, Workload,
+};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use serde::Deserialize;
@@ -70,6 +74,10 @@ const KINDS: &[&str] = &[
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
     "Namespace",
+    "Ingress",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
     "ConfigMap",
 ];
 
@@ -79,6 +87,7 @@ fn group_of(kind: &str) -> &'static str {
         "Job" | "CronJob" => "batch",
         "HorizontalPodAutoscaler" => "autoscaling",
         "PodDisruptionBudget" => "policy",
+        "Ingress" | "NetworkPolicy" => "networking.k8s.io",
         _ => "",
     }
 }
@@ -99,6 +108,17 @@ const KEYS: &[&str] = &[
     "controller",
     "deletionTimestamp",
     "spec",
+    "tls",
+    "hosts",
+    "secretName",
+    "rules",
+    "defaultBackend",
+    "podSelector",
+    "policyTypes",
+    "ingress",
+    "egress",
+    "from",
+    "hard",
     "template",
     "jobTemplate",
     "replicas",
@@ -840,6 +860,10 @@ fn build(case: &Case) -> Value {
 struct FakeInventory {
     pdbs: Option<Vec<PdbInfo>>,
     hpa: Option<Option<HpaInfo>>,
+    /// NetworkPolicies, ResourceQuotas and LimitRanges of any namespace asked.
+    policies: Option<Vec<NetworkPolicySpec>>,
+    quotas: Option<Vec<QuotaInfo>>,
+    limit_ranges: Option<Vec<LimitRangeInfo>>,
     complete: bool,
 }
 
@@ -855,6 +879,26 @@ impl Inventory for FakeInventory {
 
     fn hpa_for(&self, _namespace: &str, _kind: &str, _name: &str) -> Option<Option<HpaInfo>> {
         self.hpa.clone()
+    }
+
+    fn network_policies(&self, namespace: &str) -> Option<Vec<NetworkPolicyInfo>> {
+        self.policies.as_ref().map(|v| {
+            v.iter()
+                .map(|spec| NetworkPolicyInfo {
+                    namespace: namespace.to_owned(),
+                    name: "np".into(),
+                    spec: spec.clone(),
+                })
+                .collect()
+        })
+    }
+
+    fn resource_quotas(&self, _namespace: &str) -> Option<Vec<QuotaInfo>> {
+        self.quotas.clone()
+    }
+
+    fn limit_ranges(&self, _namespace: &str) -> Option<Vec<LimitRangeInfo>> {
+        self.limit_ranges.clone()
     }
 
     fn is_complete(&self) -> bool {
@@ -888,16 +932,50 @@ fn inventory() -> BoxedStrategy<FakeInventory> {
         min_replicas,
         max_replicas,
     });
+    let count = || (0usize..3).prop_map(|n| vec![serde::de::IgnoredAny; n]);
+    let rule = (count(), count()).prop_map(|(from, ports)| NetworkPolicyRule { from, ports });
+    let types = prop::collection::vec(select(&["Ingress", "Egress", "Nope"][..]), 0..3);
+    let policy = (
+        prop::option::weighted(0.7, Just(LabelSelector::default())),
+        types,
+        prop::collection::vec(rule, 0..3),
+        count(),
+    )
+        .prop_map(|(pod_selector, types, ingress, egress)| NetworkPolicySpec {
+            pod_selector,
+            policy_types: types.into_iter().map(str::to_owned).collect(),
+            ingress,
+            egress,
+        });
+    let quota =
+        prop::collection::vec(select(&["pods", "requests.cpu"][..]), 0..2).prop_map(|hard| {
+            QuotaInfo {
+                name: "q".into(),
+                hard: hard.into_iter().map(str::to_owned).collect(),
+            }
+        });
+    let limit_range = (0usize..2).prop_map(|limits| LimitRangeInfo {
+        name: "l".into(),
+        limits,
+    });
     (
         prop::option::weighted(0.9, prop::collection::vec(pdb, 0..3)),
         prop::option::of(prop::option::of(hpa)),
+        prop::option::of(prop::collection::vec(policy, 0..3)),
+        prop::option::of(prop::collection::vec(quota, 0..2)),
+        prop::option::of(prop::collection::vec(limit_range, 0..2)),
         any::<bool>(),
     )
-        .prop_map(|(pdbs, hpa, complete)| FakeInventory {
-            pdbs,
-            hpa,
-            complete,
-        })
+        .prop_map(
+            |(pdbs, hpa, policies, quotas, limit_ranges, complete)| FakeInventory {
+                pdbs,
+                hpa,
+                policies,
+                quotas,
+                limit_ranges,
+                complete,
+            },
+        )
         .boxed()
 }
 

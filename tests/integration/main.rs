@@ -10,6 +10,7 @@ mod live;
 mod merge_keys;
 mod modes;
 mod mutate;
+mod network;
 mod pss;
 mod reload;
 mod server;

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bulwark::admission::{Admission, Cluster, Decision, Endpoint, MODE_LABEL, Outcome};
 use bulwark::config::{Mode, Policy};
 use bulwark::engine::exemptions::{Exception, LEGACY_EXEMPT, parse_date};
-use bulwark::engine::{HpaInfo, Inventory, PdbInfo, Severity};
+use bulwark::engine::{HpaInfo, Inventory, NetworkPolicyInfo, PdbInfo, QuotaInfo, Severity};
 use bulwark::workload::{IntOrString, LabelSelector};
 use serde_json::{Value, json};
 
@@ -32,6 +32,9 @@ struct Fake {
     pdbs: Vec<PdbInfo>,
     hpas: Vec<(String, String, String, HpaInfo)>,
     exceptions: Vec<Exception>,
+    /// `None`: the fake has no data on them (as a cluster without the watch).
+    network_policies: Option<Vec<NetworkPolicyInfo>>,
+    quotas: Option<Vec<(String, QuotaInfo)>>,
 }
 
 impl Inventory for Fake {
@@ -64,6 +67,26 @@ impl Inventory for Fake {
                 .cloned()
                 .collect()
         })
+    }
+
+    fn network_policies(&self, namespace: &str) -> Option<Vec<NetworkPolicyInfo>> {
+        let all = self.network_policies.as_ref().filter(|_| self.synced)?;
+        Some(
+            all.iter()
+                .filter(|p| p.namespace == namespace)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn resource_quotas(&self, namespace: &str) -> Option<Vec<QuotaInfo>> {
+        let all = self.quotas.as_ref().filter(|_| self.synced)?;
+        Some(
+            all.iter()
+                .filter(|(ns, _)| ns == namespace)
+                .map(|(_, q)| q.clone())
+                .collect(),
+        )
     }
 
     fn is_complete(&self) -> bool {
@@ -122,6 +145,8 @@ fn cluster(ns_labels: &[(&str, &str)]) -> Fake {
         pdbs: vec![pdb("web", None, Some(IntOrString::Int(1)))],
         hpas: Vec::new(),
         exceptions: Vec::new(),
+        network_policies: None,
+        quotas: None,
     }
 }
 
@@ -2136,4 +2161,354 @@ fn audit_mode_never_mutates() {
         .unwrap_or_else(|| panic!("pod security context added: {ops:#?}"));
     assert_eq!(psc["value"]["runAsNonRoot"], true, "{ops:#?}");
     assert!(psc["value"].get("seccompProfile").is_none(), "{ops:#?}");
+}
+
+/// An Ingress in `shop` serving `hosts`, with `tls` as its `spec.tls` (`Null`: none).
+fn ingress(hosts: &[&str], tls: Value) -> Value {
+    let rules: Vec<Value> = hosts
+        .iter()
+        .map(|h| {
+            json!({"host": h, "http": {"paths": [{"path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}})
+        })
+        .collect();
+    let mut spec = json!({"ingressClassName": "nginx", "rules": rules});
+    if !tls.is_null() {
+        spec["tls"] = tls;
+    }
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": "shop"}, "spec": spec})
+}
+
+#[test]
+fn ingress_tls_at_admission() {
+    use Mode::*;
+    let tls =
+        || json!([{"hosts": ["shop.example.com", "*.api.example.com"], "secretName": "web-tls"}]);
+    let annotated = set(
+        ingress(&["shop.example.com"], Value::Null),
+        "/metadata/annotations",
+        json!({"cert-manager.io/cluster-issuer": "letsencrypt"}),
+    );
+    run(vec![
+        Case::new(
+            "every host covered: allowed",
+            ENFORCE,
+            Some(unlabelled()),
+            ingress(&["shop.example.com", "v1.api.example.com"], tls()),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "no spec.tls: denied",
+            ENFORCE,
+            Some(unlabelled()),
+            ingress(&["shop.example.com"], Value::Null),
+            denied(&["ingress-tls"], &[]),
+        ),
+        Case::new(
+            "cert-manager annotation without spec.tls: denied",
+            ENFORCE,
+            Some(unlabelled()),
+            annotated,
+            denied(&["ingress-tls"], &[]),
+        ),
+        Case::new(
+            "a host two labels under the wildcard: denied",
+            ENFORCE,
+            Some(unlabelled()),
+            ingress(&["shop.example.com", "a.v1.api.example.com"], tls()),
+            denied(&["ingress-tls"], &[]),
+        ),
+        Case::new(
+            "no host: denied",
+            ENFORCE,
+            Some(unlabelled()),
+            remove(ingress(&["shop.example.com"], tls()), "/spec/rules/0/host"),
+            denied(&["ingress-tls"], &[]),
+        ),
+        Case::new(
+            "no spec.tls, audit namespace: audited",
+            ENFORCE,
+            Some(labelled("audit")),
+            ingress(&["shop.example.com"], Value::Null),
+            warned(Audit, &["ingress-tls"]),
+        ),
+        Case::new(
+            "no spec.tls, without cluster data: still denied (the object says it all)",
+            ENFORCE,
+            None,
+            ingress(&["shop.example.com"], Value::Null),
+            denied(&["ingress-tls"], &[]),
+        ),
+        Case::new(
+            "an UPDATE that drops a host's TLS: denied",
+            ENFORCE,
+            Some(unlabelled()),
+            ingress(&["shop.example.com", "new.example.com"], tls()),
+            denied(&["ingress-tls"], &[]),
+        )
+        .update(ingress(&["shop.example.com"], tls())),
+    ]);
+    // The denial names the host's field.
+    let policy = policy(ENFORCE);
+    let out = review(
+        &policy,
+        Some(&unlabelled()),
+        "CREATE",
+        &ingress(&["shop.example.com"], Value::Null),
+        None,
+        DEV,
+    );
+    let (_, msg) = out.status.expect("denied");
+    assert!(
+        msg.contains("[ingress-tls] spec.rules[0].host: host \"shop.example.com\""),
+        "{msg}"
+    );
+}
+
+/// A NetworkPolicy in `shop` with `spec`, as an object.
+fn network_policy_object(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "shop"}, "spec": spec})
+}
+
+/// `c` with these NetworkPolicies (objects, read as `bulwark check` reads them).
+fn with_network_policies(mut c: Fake, policies: &[Value]) -> Fake {
+    c.network_policies = Some(
+        policies
+            .iter()
+            .map(|v| {
+                let w = bulwark::workload::Workload::from_value(v).expect("a policy parses");
+                let bulwark::workload::Body::NetworkPolicy(spec) = w.body else {
+                    panic!("not a NetworkPolicy: {v}")
+                };
+                NetworkPolicyInfo {
+                    namespace: w.meta.namespace.clone().unwrap_or_default(),
+                    name: w.meta.name.clone().unwrap_or_default(),
+                    spec,
+                }
+            })
+            .collect(),
+    );
+    c
+}
+
+#[test]
+fn network_policy_at_admission() {
+    use Mode::*;
+    let deny_all = || network_policy_object("default-deny", json!({"podSelector": {}}));
+    let open = || {
+        network_policy_object(
+            "allow-all",
+            json!({"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]}),
+        )
+    };
+    let egress_only = || {
+        network_policy_object(
+            "egress",
+            json!({"podSelector": {}, "policyTypes": ["Egress"]}),
+        )
+    };
+    let np = |policies: &[Value]| Some(with_network_policies(unlabelled(), policies));
+    let as_error = "rules:\n  network-policy: {severity: error}\n";
+    run(vec![
+        Case::new(
+            "default deny in the namespace: clean",
+            ENFORCE,
+            np(&[deny_all()]),
+            good_deploy(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "no NetworkPolicy: a warning at admission (it may come next)",
+            ENFORCE,
+            np(&[]),
+            good_deploy(),
+            warned(Enforce, &["network-policy"]),
+        ),
+        Case::new(
+            "no NetworkPolicy at severity error: still a warning",
+            as_error,
+            np(&[]),
+            good_deploy(),
+            warned(Enforce, &["network-policy"]),
+        ),
+        Case::new(
+            "no NetworkPolicy with denyWhenMissing: denied",
+            "rules:\n  network-policy: {denyWhenMissing: true}\n",
+            np(&[]),
+            good_deploy(),
+            denied(&["network-policy"], &[]),
+        ),
+        Case::new(
+            "no NetworkPolicy with denyWhenMissing, audit namespace: audited",
+            "rules:\n  network-policy: {denyWhenMissing: true}\n",
+            Some(with_network_policies(labelled("audit"), &[])),
+            good_deploy(),
+            warned(Audit, &["network-policy"]),
+        ),
+        Case::new(
+            "denyWhenMissing without NetworkPolicy data (no watch): no finding",
+            "rules:\n  network-policy: {denyWhenMissing: true}\n",
+            Some(unlabelled()),
+            good_deploy(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "denyWhenMissing, a Pod the ReplicaSet controller made: never stalls it",
+            "rules:\n  network-policy: {denyWhenMissing: true}\n",
+            np(&[]),
+            controlled(good_deploy(), "Pod", "ReplicaSet"),
+            allowed(Enforce),
+        )
+        .by(REPLICASET_CONTROLLER),
+        Case::new(
+            "only an Egress policy: a warning",
+            ENFORCE,
+            np(&[egress_only()]),
+            good_deploy(),
+            warned(Enforce, &["network-policy"]),
+        ),
+        Case::new(
+            "a policy letting everyone in, beside a default deny, at severity error: denied",
+            as_error,
+            np(&[deny_all(), open()]),
+            good_deploy(),
+            denied(&["network-policy"], &[]),
+        ),
+        Case::new(
+            "no NetworkPolicy, audit namespace: audited",
+            ENFORCE,
+            Some(with_network_policies(labelled("audit"), &[])),
+            good_deploy(),
+            warned(Audit, &["network-policy"]),
+        ),
+        Case::new(
+            "caches not synced: no finding",
+            ENFORCE,
+            Some(Fake {
+                synced: false,
+                ..with_network_policies(unlabelled(), &[])
+            }),
+            good_deploy(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "a Pod the ReplicaSet controller made: judged through its owner",
+            ENFORCE,
+            np(&[]),
+            controlled(good_deploy(), "Pod", "ReplicaSet"),
+            allowed(Enforce),
+        )
+        .by(REPLICASET_CONTROLLER),
+        Case::new(
+            "the same Pod written by a tenant: judged as itself",
+            ENFORCE,
+            np(&[]),
+            controlled(good_deploy(), "Pod", "ReplicaSet"),
+            warned(Enforce, &["network-policy"]),
+        ),
+        // NetworkPolicy writes.
+        Case::new(
+            "NetworkPolicy object letting everyone in: flagged",
+            ENFORCE,
+            np(&[]),
+            open(),
+            warned(Enforce, &["network-policy"]),
+        ),
+        Case::new(
+            "NetworkPolicy object default deny: allowed",
+            ENFORCE,
+            np(&[]),
+            deny_all(),
+            allowed(Enforce),
+        ),
+    ]);
+}
+
+/// `c` with these ResourceQuotas in `shop` (name, capped resources).
+fn with_quotas(mut c: Fake, quotas: &[(&str, &[&str])]) -> Fake {
+    c.quotas = Some(
+        quotas
+            .iter()
+            .map(|(name, hard)| {
+                (
+                    "shop".to_owned(),
+                    QuotaInfo {
+                        name: (*name).to_owned(),
+                        hard: hard.iter().map(|h| (*h).to_owned()).collect(),
+                    },
+                )
+            })
+            .collect(),
+    );
+    c
+}
+
+#[test]
+fn namespace_quota_at_admission() {
+    use Mode::*;
+    let q = |quotas: &[(&str, &[&str])]| Some(with_quotas(unlabelled(), quotas));
+    run(vec![
+        Case::new(
+            "a quota in the namespace: clean",
+            ENFORCE,
+            q(&[("compute", &["requests.cpu", "requests.memory"])]),
+            good_deploy(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "no quota: a warning",
+            ENFORCE,
+            q(&[]),
+            good_deploy(),
+            warned(Enforce, &["namespace-quota"]),
+        ),
+        Case::new(
+            "no quota at severity error: still a warning at admission",
+            "rules:\n  namespace-quota: {severity: error}\n",
+            q(&[]),
+            good_deploy(),
+            warned(Enforce, &["namespace-quota"]),
+        ),
+        Case::new(
+            "a quota that caps nothing: a warning",
+            ENFORCE,
+            q(&[("placeholder", &[])]),
+            good_deploy(),
+            warned(Enforce, &["namespace-quota"]),
+        ),
+        Case::new(
+            "no quota, audit namespace: audited",
+            ENFORCE,
+            Some(with_quotas(labelled("audit"), &[])),
+            good_deploy(),
+            warned(Audit, &["namespace-quota"]),
+        ),
+        Case::new(
+            "no quota, a Pod the ReplicaSet controller made: judged through its owner",
+            ENFORCE,
+            q(&[]),
+            controlled(good_deploy(), "Pod", "ReplicaSet"),
+            allowed(Enforce),
+        )
+        .by(REPLICASET_CONTROLLER),
+        Case::new(
+            "no quota, caches not synced: no finding",
+            ENFORCE,
+            Some(Fake {
+                synced: false,
+                ..with_quotas(unlabelled(), &[])
+            }),
+            good_deploy(),
+            allowed(Enforce),
+        ),
+        Case::new(
+            "no quota, a Namespace object: not judged (it runs nothing)",
+            ENFORCE,
+            q(&[]),
+            namespace("shop", None),
+            allowed(Enforce),
+        ),
+    ]);
 }

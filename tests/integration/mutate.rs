@@ -299,6 +299,33 @@ pub fn bulwark_env(env: &[(&str, &std::ffi::OsStr)], args: &[&str]) -> (i32, Str
     )
 }
 
+/// ingress-nginx's examples had `value: true` in an env var: `check` and `mutate` both name
+/// the field and the line it is on, and still handle the other documents.
+#[test]
+fn cli_parse_errors_name_the_field_and_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("nginx.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: controller\n        image: nginx:1\n        env:\n        - name: POD_NAME\n          valueFrom: {fieldRef: {fieldPath: metadata.name}}\n        - name: ENABLE_SSL\n          value: true\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let want = format!(
+        "{path}:18 (document 1): invalid Deployment object at spec.template.spec.containers[0].env[1].value: invalid type: boolean `true`, expected a string"
+    );
+    let (code, stdout, _) = bulwark(&["check", path]);
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stdout.contains(&format!("parse error: {want}")), "{stdout}");
+    let (code, _, stderr) = bulwark(&["check", "--output", "json", path]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains(&want), "{stderr}");
+    let (code, stdout, stderr) = bulwark(&["mutate", path]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains(&format!("error: {want}")), "{stderr}");
+    assert!(stdout.contains("kind: ConfigMap"), "{stdout}");
+}
+
 #[test]
 fn cli_prints_mutated_yaml_in_order_and_patches() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1114,6 +1141,24 @@ fn fixable(obj: &Value, kind: Kind, f: &Finding) -> bool {
                 && pod
                     .get("automountServiceAccountToken")
                     .is_none_or(Value::is_null)
+        }
+        // A DaemonSet whose pods can surge gets the whole strategy when it has none.
+        "rolling-update" if kind == Kind::DaemonSet => {
+            let host_port = all.iter().any(|c| {
+                c.get("ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|p| {
+                        p.get("hostPort")
+                            .and_then(Value::as_i64)
+                            .is_some_and(|h| h != 0)
+                    })
+            });
+            obj.pointer("/spec/updateStrategy")
+                .is_none_or(Value::is_null)
+                && !is(pod.get("hostNetwork"), json!(true))
+                && !host_port
         }
         "rolling-update" => {
             let s = obj.pointer("/spec/strategy").filter(|v| !v.is_null());

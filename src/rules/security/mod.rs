@@ -1,5 +1,6 @@
 //! Security rules: the Pod Security Standards checks (one rule per PSS check family, with
-//! PSS v1.37 semantics) and container hardening beyond PSS.
+//! PSS v1.37 semantics), container hardening beyond PSS, and network exposure (TLS on
+//! Ingresses, NetworkPolicies).
 //!
 //! Every PSS rule visits every container list (`containers`, `initContainers`,
 //! `ephemeralContainers`), as the pod-security-admission library does, and reads pod- and
@@ -12,6 +13,8 @@ pub mod host_namespaces;
 pub mod host_path_volumes;
 pub mod host_ports;
 pub mod host_probes;
+pub mod ingress_tls;
+pub mod network_policy;
 pub mod privilege_escalation;
 pub mod privileged;
 pub mod proc_mount;
