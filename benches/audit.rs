@@ -78,7 +78,7 @@ fn meta(kind: &str, ns: &str, name: &str, i: usize) -> Value {
 
 /// A pod template: two containers; every other workload hardened, every 7th privileged.
 fn template(name: &str, i: usize) -> Value {
-    let hardened = i % 2 == 0;
+    let hardened = i.is_multiple_of(2);
     let mut app = json!({"name": "app", "image": format!("registry.example.com/shop/{name}:1.{}", i % 50),
         "ports": [{"name": "http", "containerPort": 8080}],
         "env": (0..5).map(|e| json!({"name": format!("SETTING_{e}"), "value": format!("v{e}")})).collect::<Vec<_>>(),
@@ -91,7 +91,7 @@ fn template(name: &str, i: usize) -> Value {
         app["readinessProbe"] = json!({"httpGet": {"path": "/ready", "port": "http"}});
         app["livenessProbe"] = json!({"httpGet": {"path": "/health", "port": "http"}});
         app["lifecycle"] = json!({"preStop": {"sleep": {"seconds": 5}}});
-    } else if i % 7 == 0 {
+    } else if i.is_multiple_of(7) {
         app["securityContext"] = json!({"privileged": true});
     }
     json!({"metadata": {"labels": {"app": name, "app.kubernetes.io/name": name}},
