@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// Run without any connection to a cluster (cluster-aware rules have no data).
     #[arg(long)]
     pub no_cluster: bool,
+    /// Do not audit existing objects into PolicyReports (the policy's `audit.enabled`
+    /// turns it off too). The auditor needs a cluster.
+    #[arg(long)]
+    pub no_audit: bool,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -133,32 +137,82 @@ pub fn serve(args: ServeArgs, mut policy: bulwark::config::Policy) -> anyhow::Re
         .build()?;
     runtime.block_on(async move {
         let readiness = Arc::new(Readiness::default());
-        let metrics = Arc::new(Metrics::default());
-        let cluster = if args.no_cluster {
-            tracing::info!(
-                "--no-cluster: running without cluster data; cluster-aware rules never deny"
-            );
-            readiness
-                .cluster
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            None
-        } else {
-            bulwark::cluster::connect(readiness.clone(), metrics.clone()).await
+        let mut metrics = Metrics::default();
+        let audit_metrics = bulwark::audit::AuditMetrics::register(metrics.registry_mut());
+        let metrics = Arc::new(metrics);
+        let policy = Arc::new(policy);
+        // One signal, two listeners: the server drains while the auditor releases its Lease.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            server::shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
         };
-        server::run(
+        let audit = !args.no_audit && policy.audit.enabled;
+        // Hooks for what comes next: a policy reload sends the new policy on `policy_tx` (the
+        // auditor then judges everything again), a /report page reads `audit_state`.
+        let (policy_tx, policy_rx) = tokio::sync::watch::channel(policy.clone());
+        let audit_state = Arc::new(bulwark::audit::AuditState::default());
+        let (cluster, auditor): (Option<Arc<dyn bulwark::admission::Cluster>>, _) =
+            if args.no_cluster {
+                tracing::info!(
+                    "--no-cluster: running without cluster data; cluster-aware rules never deny"
+                );
+                readiness
+                    .cluster
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                (None, None)
+            } else {
+                match bulwark::cluster::connect_kube(readiness.clone(), metrics.clone()).await {
+                    Some((client, kube)) if audit => {
+                        let options =
+                            bulwark::audit::AuditOptions::new(&policy, &options.own_namespace);
+                        let auditor = bulwark::audit::spawn(
+                            client,
+                            &kube,
+                            policy_rx,
+                            audit_state.clone(),
+                            audit_metrics,
+                            metrics.clone(),
+                            options,
+                            stopped(stop_rx.clone()),
+                        );
+                        (Some(kube as _), Some(auditor))
+                    }
+                    Some((_, kube)) => {
+                        tracing::info!(
+                            "audit of existing objects off (--no-audit or audit.enabled: false)"
+                        );
+                        (Some(kube as _), None)
+                    }
+                    None => {
+                        tracing::info!("no cluster: audit of existing objects off");
+                        (None, None)
+                    }
+                }
+            };
+        let served = server::run(
             ServeConfig {
                 listen: args.listen,
                 health_listen: args.health_listen,
                 certs,
-                policy: Arc::new(policy),
+                policy,
                 cluster,
                 readiness,
                 metrics,
                 options,
             },
-            server::shutdown_signal(),
+            stopped(stop_rx),
         )
-        .await
+        .await;
+        // The Lease is released within the renew deadline (10 s); never hold exit longer.
+        if let Some(auditor) = auditor {
+            let _ = tokio::time::timeout(Duration::from_secs(10), auditor).await;
+        }
+        drop((policy_tx, audit_state));
+        served
     })?;
     Ok(0)
 }

@@ -105,6 +105,31 @@ impl KubeCluster {
     fn synced(&self) -> bool {
         self.synced.load(Ordering::Relaxed)
     }
+
+    /// Whether every cache holds its initial list.
+    pub fn is_synced(&self) -> bool {
+        self.synced()
+    }
+
+    /// The Namespace cache (the auditor reads it too, rather than watching twice).
+    pub fn namespace_store(&self) -> &Store<Namespace> {
+        &self.namespaces
+    }
+
+    /// The PodDisruptionBudget cache.
+    pub fn pdb_store(&self) -> &Store<PodDisruptionBudget> {
+        &self.pdbs
+    }
+
+    /// The HorizontalPodAutoscaler cache.
+    pub fn hpa_store(&self) -> &Store<HorizontalPodAutoscaler> {
+        &self.hpas
+    }
+
+    /// The BulwarkException cache.
+    pub fn exception_store(&self) -> &Store<BulwarkException> {
+        &self.exceptions
+    }
 }
 
 fn ns_of<K: Resource>(k: &K) -> &str {
@@ -317,10 +342,22 @@ fn spawn_watch<K>(
 /// Connects to the cluster from the environment (in-cluster config or kubeconfig). Without
 /// one, says so and runs with no cluster data (cluster-aware rules never deny).
 pub async fn connect(readiness: Arc<Readiness>, metrics: Arc<Metrics>) -> Option<Arc<dyn Cluster>> {
+    connect_kube(readiness, metrics)
+        .await
+        .map(|(_, cluster)| cluster as Arc<dyn Cluster>)
+}
+
+/// As [`connect`], also handing back the client and the concrete caches (the auditor
+/// watches more kinds with the same client and reads these caches).
+pub async fn connect_kube(
+    readiness: Arc<Readiness>,
+    metrics: Arc<Metrics>,
+) -> Option<(Client, Arc<KubeCluster>)> {
     match Client::try_default().await {
         Ok(client) => {
             tracing::info!("connected to the cluster; starting Namespace, PDB and HPA watches");
-            Some(Arc::new(start(client, readiness, metrics)))
+            let cluster = Arc::new(start(client.clone(), readiness, metrics));
+            Some((client, cluster))
         }
         Err(e) => {
             tracing::warn!(error = %e, "no cluster configuration (in-cluster or kubeconfig): running without cluster data; cluster-aware rules never deny");

@@ -132,6 +132,7 @@ struct PolicyFile {
     exemptions: Exemptions,
     mutation: Option<crate::mutate::MutationConfig>,
     admission: Option<AdmissionConfig>,
+    audit: Option<crate::audit::AuditConfig>,
 }
 
 /// One rule's section of the policy file: the keys every rule has, plus that rule's own
@@ -292,6 +293,8 @@ pub struct Policy {
     pub mutation: crate::mutate::MutationConfig,
     /// Admission-only settings.
     pub admission: AdmissionConfig,
+    /// The auditor of existing objects (`bulwark serve`).
+    pub audit: crate::audit::AuditConfig,
     /// Per-rule settings, indexed like [`rules::catalogue`].
     rules: Vec<EffectiveRule>,
     /// The parameters of the rules that take any, in catalogue order.
@@ -307,6 +310,7 @@ impl Default for Policy {
             exemptions: Exemptions::default(),
             mutation: crate::mutate::MutationConfig::default(),
             admission: AdmissionConfig::default(),
+            audit: crate::audit::AuditConfig::default(),
             rules: rules::catalogue()
                 .iter()
                 .map(|r| EffectiveRule {
@@ -412,6 +416,12 @@ impl Policy {
         policy.scope = file.scope.unwrap_or(policy.scope);
         if let Some(m) = file.mutation {
             policy.mutation = m;
+        }
+        if let Some(a) = file.audit {
+            if let Some((k, reason)) = a.problem() {
+                return Err(key(format!("audit.{k}"), reason.into()));
+            }
+            policy.audit = a;
         }
         if let Some(a) = file.admission {
             if a.anyone_may_exempt.is_some() {

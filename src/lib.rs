@@ -9,6 +9,7 @@
 //! - [`offline`]: `bulwark check` / `bulwark mutate` on manifest files.
 //! - [`admission`]: AdmissionReview in, verdict out: modes, guards, warnings (no HTTP types).
 //! - [`cluster`]: Namespace/PDB/HPA reflector caches feeding the cluster-aware rules.
+//! - [`audit`]: existing objects judged as admission would, into PolicyReports and metrics.
 //! - [`health`]: readiness flags and Prometheus metrics, set by the cluster caches and the
 //!   server alike.
 //! - [`server`]: the HTTPS webhook: TLS accept loop and reload, handlers, the health listener.
@@ -16,6 +17,7 @@
 //! - [`clock`]: today's date, read by the adapters and passed to the engine.
 
 pub mod admission;
+pub mod audit;
 pub mod certs;
 pub mod clock;
 pub mod cluster;

@@ -317,7 +317,8 @@ impl Admission<'_> {
         }
     }
 
-    fn context<'c>(&'c self, origin: Option<&'c engine::exemptions::Origin>) -> Context<'c> {
+    /// The engine context admission evaluates in (public: the auditor evaluates in the same).
+    pub fn context<'c>(&'c self, origin: Option<&'c engine::exemptions::Origin>) -> Context<'c> {
         Context {
             inventory: self.cluster.map(|c| c.as_inventory()),
             today: Some(self.today),
@@ -472,11 +473,7 @@ impl Admission<'_> {
         let mut warnings = Vec::new();
         let mut audited = Vec::new();
         for f in report.findings {
-            let rule_mode = self
-                .policy
-                .rule_by_id(f.rule)
-                .and_then(|r| r.mode)
-                .map_or(mode, |m| m.min(mode));
+            let rule_mode = rule_mode(self.policy, f.rule, mode);
             match (rule_mode, f.severity) {
                 (Mode::Off, _) => continue,
                 (Mode::Enforce, Severity::Error) => denials.push(f.clone()),
@@ -561,8 +558,8 @@ impl Admission<'_> {
 
     /// Whether bulwark never evaluates objects in `namespace`: the system namespaces,
     /// bulwark's own, and those the policy exempts (`admission.exemptNamespaces`,
-    /// `exemptions.namespaces`).
-    fn namespace_exempt(&self, namespace: &str) -> bool {
+    /// `exemptions.namespaces`). Public so the auditor skips exactly what admission skips.
+    pub fn namespace_exempt(&self, namespace: &str) -> bool {
         let p = self.policy;
         !namespace.is_empty()
             && (namespace == self.own_namespace
@@ -574,7 +571,8 @@ impl Admission<'_> {
     /// The mode for objects in `namespace`: its `bulwark.dev/mode` label when it has one,
     /// else the cluster default (cluster scope) or off (opt-in scope).
     /// `own_labels` are the labels of the Namespace under review, when it is one.
-    fn namespace_mode(
+    /// Public so the auditor resolves modes exactly as admission does.
+    pub fn namespace_mode(
         &self,
         namespace: &str,
         own_labels: Option<&BTreeMap<String, String>>,
@@ -703,6 +701,15 @@ fn pod_update_insignificant(new: &RawValue, old: &RawValue) -> bool {
         }
         _ => false,
     }
+}
+
+/// The mode a finding of `rule` is judged in, in a namespace whose mode is `mode`: the rule's
+/// own `mode` can only lower it (a rule set to audit never denies, even in enforce).
+pub fn rule_mode(policy: &Policy, rule: &str, mode: Mode) -> Mode {
+    policy
+        .rule_by_id(rule)
+        .and_then(|r| r.mode)
+        .map_or(mode, |m| m.min(mode))
 }
 
 fn invalid(out: &mut Outcome, message: String) {

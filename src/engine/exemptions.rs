@@ -7,8 +7,8 @@
 //! the old `bulwark.dev/exempt` annotation is only reported, so a tenant who can edit an
 //! object, or its pod template, cannot exempt it.
 
-use super::report::{ExemptionSource, ExemptionUse};
-use super::{Context, Finding, Report};
+use super::report::{Exempted, ExemptionSource, ExemptionUse};
+use super::{Context, Report};
 use crate::config::Policy;
 use crate::workload::{ExceptionSpec, Workload};
 
@@ -238,58 +238,85 @@ fn exceptions_for(obj: &Workload, ctx: &Context<'_>, policy: &Policy) -> Vec<Exc
     all
 }
 
-/// Removes exempted findings from `report`, recording each exemption used.
+/// Removes exempted findings from `report`, recording each exemption used and keeping the
+/// lifted findings, with the exemption's reason, in `report.exempted`.
 pub fn apply(obj: &Workload, ctx: Context<'_>, policy: &Policy, report: &mut Report) {
     let subjects = subjects(obj, &ctx);
-    let workload_rules: Vec<&[String]> = policy
+    let workload_rules: Vec<(usize, &[String])> = policy
         .exemptions
         .workloads
         .iter()
-        .filter(|w| {
+        .enumerate()
+        .filter(|(_, w)| {
             subjects
                 .iter()
                 .any(|s| w.matches_subject(obj.namespace(), s.0, s.1))
         })
-        .map(|w| w.rules.as_slice())
+        .map(|(i, w)| (i, w.rules.as_slice()))
         .collect();
     let image_prefixes = exempt_container_paths(obj, policy);
     let exceptions = exceptions_for(obj, &ctx, policy);
 
     let mut used = Vec::new();
-    report.findings.retain(|f: &Finding| {
-        let source = if f.rule == crate::rules::exemption::ID {
+    let mut exempted = Vec::new();
+    for f in std::mem::take(&mut report.findings) {
+        let covers = |rules: &[String]| rules.is_empty() || rules.iter().any(|r| r == f.rule);
+        // The reason is only built for a finding that is lifted: admission never pays for it.
+        let lifted = if f.rule == crate::rules::exemption::ID {
             None // the exemption rule itself cannot be exempted
-        } else if workload_rules
+        } else if let Some((i, _)) = workload_rules.iter().find(|(_, rules)| covers(rules)) {
+            Some((
+                ExemptionSource::Workload,
+                format!("policy exemptions.workloads[{i}]"),
+            ))
+        } else if let Some((_, _, prefix)) = image_prefixes
             .iter()
-            .any(|rules| rules.is_empty() || rules.iter().any(|r| r == f.rule))
+            .find(|(path, rules, _)| under(&f.path, path) && covers(rules))
         {
-            Some(ExemptionSource::Workload)
-        } else if image_prefixes.iter().any(|(prefix, rules)| {
-            under(&f.path, prefix) && (rules.is_empty() || rules.iter().any(|r| r == f.rule))
-        }) {
-            Some(ExemptionSource::Image)
-        } else if exceptions.iter().any(|e| e.lifts(f.rule, &subjects)) {
-            Some(ExemptionSource::Exception)
+            Some((
+                ExemptionSource::Image,
+                format!("policy exemptions.images (prefix {prefix:?})"),
+            ))
         } else {
-            None
+            exceptions
+                .iter()
+                .find(|e| e.lifts(f.rule, &subjects))
+                .map(|e| {
+                    (
+                        ExemptionSource::Exception,
+                        format!(
+                            "BulwarkException {}/{}: {}",
+                            e.namespace, e.name, e.spec.reason
+                        ),
+                    )
+                })
         };
-        match source {
-            Some(source) => {
+        match lifted {
+            Some((source, reason)) => {
                 used.push(ExemptionUse {
                     rule: f.rule,
                     source,
                 });
-                false
+                exempted.push(Exempted {
+                    finding: f,
+                    source,
+                    reason,
+                });
             }
-            None => true,
+            None => report.findings.push(f),
         }
-    });
+    }
     used.dedup();
     report.exemptions = used;
+    report.exempted = exempted;
 }
 
-/// Paths of containers whose image matches an exempt prefix, with the rules exempted.
-fn exempt_container_paths<'p>(obj: &Workload, policy: &'p Policy) -> Vec<(String, &'p [String])> {
+/// Paths of containers whose image matches an exempt prefix, with the rules exempted and the
+/// prefix that matched.
+fn exempt_container_paths<'p>(
+    obj: &Workload,
+    policy: &'p Policy,
+) -> Vec<(String, &'p [String], &'p str)> {
     let mut out = Vec::new();
     if policy.exemptions.images.is_empty() {
         return out;
@@ -302,7 +329,7 @@ fn exempt_container_paths<'p>(obj: &Workload, policy: &'p Policy) -> Vec<(String
         for e in &policy.exemptions.images {
             if image.starts_with(&e.prefix) {
                 let path = super::join(obj.kind.pod_spec_path(), &c.rel_path());
-                out.push((path, e.rules.as_slice()));
+                out.push((path, e.rules.as_slice(), e.prefix.as_str()));
             }
         }
     }

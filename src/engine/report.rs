@@ -40,6 +40,19 @@ pub struct ExemptionUse {
     pub source: ExemptionSource,
 }
 
+/// A finding an exemption lifted, kept with the exemption's reason so that the auditor can
+/// report the object as skipped and say why (admission only counts them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exempted {
+    /// The finding that would otherwise stand.
+    pub finding: Finding,
+    /// Where the exemption came from.
+    pub source: ExemptionSource,
+    /// Which exemption, and why: a BulwarkException's name and `spec.reason`, or the
+    /// policy entry that matched.
+    pub reason: String,
+}
+
 /// The result of evaluating one object.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -47,6 +60,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Exemptions that suppressed findings.
     pub exemptions: Vec<ExemptionUse>,
+    /// The suppressed findings themselves, in rule catalogue order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exempted: Vec<Exempted>,
 }
 
 impl Report {

@@ -222,6 +222,12 @@ impl Metrics {
             .inc();
     }
 
+    /// The registry, for other parts to register their metrics in (the auditor's) before
+    /// the server shares these metrics.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -20,13 +20,13 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// bulwark's namespace.
 const NS: &str = "bulwark-system";
@@ -81,6 +81,8 @@ struct Expect {
     monitoring: bool,
     /// Whether components/network-policy is included.
     network_policy: bool,
+    /// Whether components/policy-reports (the wgpolicyk8s.io CRDs) is included.
+    policy_reports: bool,
     /// The effective policy's `mode` and `scope`.
     mode: &'static str,
     scope: &'static str,
@@ -111,6 +113,7 @@ const ENFORCE: Expect = Expect {
     opt_in: false,
     monitoring: false,
     network_policy: false,
+    policy_reports: false,
     mode: "enforce",
     scope: "cluster",
 };
@@ -156,6 +159,17 @@ fn all_cases() -> Vec<Case> {
             },
             expect: Expect {
                 monitoring: true,
+                ..base
+            },
+        },
+        Case {
+            name: "base+policy-reports",
+            source: Source::Compose {
+                resource: "base",
+                components: &["components/policy-reports"],
+            },
+            expect: Expect {
+                policy_reports: true,
                 ..base
             },
         },
@@ -234,6 +248,10 @@ fn base_with_monitoring_manifests() {
     manifests(case("base+monitoring"));
 }
 #[test]
+fn base_with_policy_reports_manifests() {
+    manifests(case("base+policy-reports"));
+}
+#[test]
 fn cluster_enforce_manifests() {
     manifests(case("cluster-enforce"));
 }
@@ -269,6 +287,10 @@ fn base_with_manual_tls_passes_bulwark_check() {
 #[test]
 fn base_with_monitoring_passes_bulwark_check() {
     bulwark_check(case("base+monitoring"));
+}
+#[test]
+fn base_with_policy_reports_passes_bulwark_check() {
+    bulwark_check(case("base+policy-reports"));
 }
 #[test]
 fn cluster_enforce_passes_bulwark_check() {
@@ -787,6 +809,8 @@ struct Rendered {
     crds: Vec<CustomResourceDefinition>,
     cluster_roles: Vec<ClusterRole>,
     cluster_role_bindings: Vec<ClusterRoleBinding>,
+    roles: Vec<Role>,
+    role_bindings: Vec<RoleBinding>,
     config_maps: Vec<ConfigMap>,
     deployments: Vec<Deployment>,
     services: Vec<Service>,
@@ -873,6 +897,10 @@ fn parse_rendered(name: &str, text: String) -> Rendered {
             }
             ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
                 r.cluster_role_bindings.push(strict(&v, &what))
+            }
+            ("rbac.authorization.k8s.io/v1", "Role") => r.roles.push(strict(&v, &what)),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+                r.role_bindings.push(strict(&v, &what))
             }
             ("apps/v1", "Deployment") => r.deployments.push(strict(&v, &what)),
             ("policy/v1", "PodDisruptionBudget") => r.pdbs.push(strict(&v, &what)),
@@ -1193,7 +1221,9 @@ fn manifests(case: Case) {
     }
 
     check_exception_crd(&r, name);
+    check_policy_report_crds(&r, e, name);
     check_rbac(&r, name);
+    check_audit_rbac(&r, name);
     let policy = check_policy(&r, e, name);
     let d = check_deployment(&r, &policy, name);
     check_service_and_pdb(&r, d, name);
@@ -1247,7 +1277,11 @@ fn check_rbac(r: &Rendered, name: &str) {
     assert!(role.aggregation_rule.is_none());
     check_exception_rbac(r, name);
 
-    let binding = one(&r.cluster_role_bindings, "ClusterRoleBinding");
+    let binding = r
+        .cluster_role_bindings
+        .iter()
+        .find(|b| b.metadata.name.as_deref() == Some("bulwark"))
+        .unwrap_or_else(|| panic!("{name}: no ClusterRoleBinding bulwark"));
     assert_eq!(binding.role_ref.kind, "ClusterRole");
     assert_eq!(
         binding.role_ref.name, "bulwark",
@@ -1308,8 +1342,8 @@ fn check_exception_rbac(r: &Rendered, name: &str) {
     );
     assert_eq!(
         r.cluster_roles.len(),
-        2,
-        "{name}: bulwark's role and {EXCEPTION_ADMIN_ROLE}"
+        3,
+        "{name}: bulwark's role, bulwark-audit and {EXCEPTION_ADMIN_ROLE}"
     );
 
     for role in &r.cluster_roles {
@@ -1358,7 +1392,11 @@ fn check_exception_rbac(r: &Rendered, name: &str) {
 
 /// The BulwarkException CRD, as deploy/base/crd-bulwarkexception.yaml declares it.
 fn check_exception_crd(r: &Rendered, name: &str) {
-    let crd = one(&r.crds, "CustomResourceDefinition");
+    let crd = r
+        .crds
+        .iter()
+        .find(|c| c.spec.group == EXCEPTION_GROUP)
+        .unwrap_or_else(|| panic!("{name}: no BulwarkException CRD"));
     assert_eq!(
         crd.metadata.name.as_deref(),
         Some("bulwarkexceptions.bulwark.dev"),
@@ -2773,6 +2811,168 @@ fn bulwark_check(case: Case) {
             case.name,
             out.status,
             serde_json::to_string_pretty(&errors).unwrap_or_default()
+        );
+    }
+}
+
+/// The auditor's RBAC (deploy/base/rbac-audit.yaml): read the eight workload kinds, write
+/// only wgpolicyk8s.io reports, and get/update only its own Lease in bulwark-system.
+fn check_audit_rbac(r: &Rendered, name: &str) {
+    let role = cluster_role(r, "bulwark-audit", name);
+    let grants = |rules: &[PolicyRule]| -> BTreeSet<(String, String, String)> {
+        let mut out = BTreeSet::new();
+        for rule in rules {
+            assert!(rule.non_resource_urls.is_none(), "{name}: {rule:?}");
+            for g in rule.api_groups.iter().flatten() {
+                for res in rule.resources.iter().flatten() {
+                    assert!(g != "*" && res != "*", "{name}: wildcard in {rule:?}");
+                    for v in &rule.verbs {
+                        out.insert((g.clone(), res.clone(), v.clone()));
+                    }
+                }
+            }
+        }
+        out
+    };
+    let rules = role.rules.clone().unwrap_or_default();
+    assert!(rules.iter().all(|r| r.resource_names.is_none()));
+    let mut want = BTreeSet::new();
+    for (g, res) in [
+        ("apps", "deployments"),
+        ("apps", "statefulsets"),
+        ("apps", "daemonsets"),
+        ("apps", "replicasets"),
+        ("batch", "jobs"),
+        ("batch", "cronjobs"),
+        ("", "pods"),
+        ("", "replicationcontrollers"),
+    ] {
+        for v in ["get", "list", "watch"] {
+            want.insert((g.to_owned(), res.to_owned(), v.to_owned()));
+        }
+    }
+    for res in ["policyreports", "clusterpolicyreports"] {
+        for v in [
+            "get", "list", "watch", "create", "update", "patch", "delete",
+        ] {
+            want.insert(("wgpolicyk8s.io".to_owned(), res.to_owned(), v.to_owned()));
+        }
+    }
+    assert_eq!(grants(&rules), want, "{name}: bulwark-audit grants");
+    assert!(
+        !grants(&rules).iter().any(|(_, res, _)| res == "secrets"),
+        "{name}: the auditor never reads Secrets"
+    );
+
+    let lease_role = r
+        .roles
+        .iter()
+        .find(|x| x.metadata.name.as_deref() == Some("bulwark-audit-lease"))
+        .unwrap_or_else(|| panic!("{name}: no Role bulwark-audit-lease"));
+    assert_eq!(lease_role.metadata.namespace.as_deref(), Some(NS));
+    for rule in lease_role.rules.iter().flatten() {
+        assert_eq!(
+            rule.api_groups.as_deref(),
+            Some(&["coordination.k8s.io".to_owned()][..])
+        );
+        assert_eq!(rule.resources.as_deref(), Some(&["leases".to_owned()][..]));
+        let mut verbs = rule.verbs.clone();
+        verbs.sort();
+        match rule.resource_names.as_deref() {
+            // RBAC cannot limit create by name.
+            None => assert_eq!(verbs, ["create"], "{name}: unnamed lease verbs"),
+            Some(names) => {
+                assert_eq!(names, ["bulwark-audit"], "{name}: the auditor's Lease only");
+                assert_eq!(verbs, ["get", "update"], "{name}: lease verbs");
+            }
+        }
+    }
+    assert_eq!(r.roles.len(), 1, "{name}: one Role");
+
+    let sa_subject = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>| {
+        let s = subjects.clone().unwrap_or_default();
+        s.len() == 1
+            && s[0].kind == "ServiceAccount"
+            && s[0].name == "bulwark"
+            && s[0].namespace.as_deref() == Some(NS)
+    };
+    let crb = r
+        .cluster_role_bindings
+        .iter()
+        .find(|b| b.role_ref.name == "bulwark-audit")
+        .unwrap_or_else(|| panic!("{name}: bulwark-audit is not bound"));
+    assert_eq!(crb.role_ref.kind, "ClusterRole");
+    assert!(sa_subject(&crb.subjects), "{name}: {crb:?}");
+    assert_eq!(
+        r.cluster_role_bindings.len(),
+        2,
+        "{name}: two ClusterRoleBindings"
+    );
+    let rb = one(&r.role_bindings, "RoleBinding");
+    assert_eq!(
+        (rb.role_ref.kind.as_str(), rb.role_ref.name.as_str()),
+        ("Role", "bulwark-audit-lease")
+    );
+    assert_eq!(rb.metadata.namespace.as_deref(), Some(NS));
+    assert!(sa_subject(&rb.subjects), "{name}: {rb:?}");
+}
+
+/// components/policy-reports: the working group's two CRDs, serving the v1alpha2 bulwark
+/// writes; absent otherwise (most clusters that want them already have them).
+fn check_policy_report_crds(r: &Rendered, e: Expect, name: &str) {
+    let reports: Vec<&CustomResourceDefinition> = r
+        .crds
+        .iter()
+        .filter(|c| c.spec.group == "wgpolicyk8s.io")
+        .collect();
+    if !e.policy_reports {
+        assert!(
+            reports.is_empty(),
+            "{name}: report CRDs without the component"
+        );
+        return;
+    }
+    let mut kinds: Vec<(&str, &str)> = reports
+        .iter()
+        .map(|c| (c.spec.names.kind.as_str(), c.spec.scope.as_str()))
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("ClusterPolicyReport", "Cluster"),
+            ("PolicyReport", "Namespaced")
+        ],
+        "{name}: report CRDs"
+    );
+    for crd in reports {
+        let v1alpha2 = crd
+            .spec
+            .versions
+            .iter()
+            .find(|v| v.name == "v1alpha2")
+            .unwrap_or_else(|| panic!("{name}: {:?} lacks v1alpha2", crd.metadata.name));
+        assert!(v1alpha2.served, "{name}: v1alpha2 served");
+        let schema = serde_json::to_value(&v1alpha2.schema).expect("schema");
+        let result = &schema["openAPIV3Schema"]["properties"]["results"]["items"]["properties"];
+        // What bulwark writes must fit the schema's enums.
+        let severities = result["severity"]["enum"].clone();
+        for s in ["high", "medium"] {
+            assert!(
+                severities.as_array().is_some_and(|a| a.contains(&json!(s))),
+                "{name}: severity {s} not in {severities}"
+            );
+        }
+        let results = result["result"]["enum"].clone();
+        for s in ["fail", "warn", "skip"] {
+            assert!(
+                results.as_array().is_some_and(|a| a.contains(&json!(s))),
+                "{name}: result {s} not in {results}"
+            );
+        }
+        assert_eq!(
+            result["properties"]["additionalProperties"]["type"],
+            "string"
         );
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests, one binary (faster builds).
 
+mod audit;
 mod cli;
 mod cluster;
 mod deploy;
