@@ -152,10 +152,11 @@ pub fn serve(args: ServeArgs, mut policy: bulwark::config::Policy) -> anyhow::Re
         };
         let audit = !args.no_audit && policy.audit.enabled;
         // Hooks for what comes next: a policy reload sends the new policy on `policy_tx` (the
-        // auditor then judges everything again), a /report page reads `audit_state`.
+        // auditor then judges everything again); /report reads `audit_state`.
         let (policy_tx, policy_rx) = tokio::sync::watch::channel(policy.clone());
         let audit_state = Arc::new(bulwark::audit::AuditState::default());
-        let (cluster, auditor): (Option<Arc<dyn bulwark::admission::Cluster>>, _) =
+        use bulwark::audit::page::AuditStatus;
+        let (cluster, auditor, report): (Option<Arc<dyn bulwark::admission::Cluster>>, _, _) =
             if args.no_cluster {
                 tracing::info!(
                     "--no-cluster: running without cluster data; cluster-aware rules never deny"
@@ -163,7 +164,7 @@ pub fn serve(args: ServeArgs, mut policy: bulwark::config::Policy) -> anyhow::Re
                 readiness
                     .cluster
                     .store(true, std::sync::atomic::Ordering::Relaxed);
-                (None, None)
+                (None, None, AuditStatus::NoCluster)
             } else {
                 match bulwark::cluster::connect_kube(readiness.clone(), metrics.clone()).await {
                     Some((client, kube)) if audit => {
@@ -179,17 +180,18 @@ pub fn serve(args: ServeArgs, mut policy: bulwark::config::Policy) -> anyhow::Re
                             options,
                             stopped(stop_rx.clone()),
                         );
-                        (Some(kube as _), Some(auditor))
+                        let report = AuditStatus::Running(audit_state.clone());
+                        (Some(kube as _), Some(auditor), report)
                     }
                     Some((_, kube)) => {
                         tracing::info!(
                             "audit of existing objects off (--no-audit or audit.enabled: false)"
                         );
-                        (Some(kube as _), None)
+                        (Some(kube as _), None, AuditStatus::Disabled)
                     }
                     None => {
                         tracing::info!("no cluster: audit of existing objects off");
-                        (None, None)
+                        (None, None, AuditStatus::NoCluster)
                     }
                 }
             };
@@ -203,6 +205,7 @@ pub fn serve(args: ServeArgs, mut policy: bulwark::config::Policy) -> anyhow::Re
                 readiness,
                 metrics,
                 options,
+                audit: report,
             },
             stopped(stop_rx),
         )

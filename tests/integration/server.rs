@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
+use bulwark::audit::page::AuditStatus;
 use bulwark::config::Policy;
 use bulwark::health::{Metrics, Readiness};
 use bulwark::server::{self, Options, ServeConfig, tls::CertStore};
@@ -34,6 +35,16 @@ impl TestServer {
         options: Options,
         cluster: Option<Arc<dyn bulwark::admission::Cluster>>,
     ) -> TestServer {
+        TestServer::start_with_audit(policy, options, cluster, AuditStatus::NoCluster).await
+    }
+
+    /// The server with `/report` showing `audit` (a test fills an `AuditState` itself).
+    pub async fn start_with_audit(
+        policy: Policy,
+        options: Options,
+        cluster: Option<Arc<dyn bulwark::admission::Cluster>>,
+        audit: AuditStatus,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let bundle =
             bulwark::certs::generate("test CA", &["localhost".into(), "127.0.0.1".into()], 2)
@@ -59,6 +70,7 @@ impl TestServer {
             readiness,
             metrics: Arc::new(Metrics::default()),
             options,
+            audit,
         };
         let task = tokio::spawn(server::run_on(listener, health, config, async move {
             let _ = rx.await;
