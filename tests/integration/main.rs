@@ -9,5 +9,6 @@ mod merge_keys;
 mod modes;
 mod mutate;
 mod pss;
+mod report_page;
 mod server;
 mod tenant;
