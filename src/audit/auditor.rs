@@ -24,10 +24,13 @@ use super::lease::{LeaderElector, LeaseConfig};
 use super::metrics::AuditMetrics;
 use super::report::{self, BuiltReport, ReportKey};
 use super::state::{AuditState, FullPass, Scopes};
-use super::writer::ReportWriter;
+use super::writer::{ReportWriter, SyncStats, log_failure};
 use crate::cluster::KubeCluster;
 use crate::config::Policy;
 use crate::health::Metrics;
+
+/// How long after a failed listing of the reports the writer tries again.
+const SEED_RETRY: Duration = Duration::from_secs(60);
 
 /// The name of the Lease the replicas elect the report writer with.
 pub const LEASE_NAME: &str = "bulwark-audit";
@@ -117,6 +120,9 @@ pub struct Auditor {
     next_full: Option<Instant>,
     /// Whether the writer knows what is on the cluster for the current term.
     seeded: bool,
+    /// After a failed seed (no CRD, no RBAC), when to try again: not every tick, so a
+    /// cluster without the CRDs gets a warning a minute, not every 5 s.
+    seed_again: Option<Instant>,
 }
 
 impl Auditor {
@@ -141,6 +147,7 @@ impl Auditor {
             fingerprints: Fingerprints::default(),
             next_full: None,
             seeded: false,
+            seed_again: None,
         }
     }
 
@@ -214,11 +221,16 @@ impl Auditor {
         let mut keys: BTreeSet<ReportKey> = self.writer.take_pending();
         if !self.seeded || scopes == Scopes::All {
             if !self.seeded {
+                if self.seed_again.is_some_and(|t| Instant::now() < t) {
+                    return;
+                }
                 if let Err(e) = self.writer.seed().await {
-                    tracing::warn!(error = %e, "cannot list PolicyReports (is the wgpolicyk8s.io CRD installed? deploy/components/policy-reports); retrying on the next tick");
+                    tracing::warn!(error = %e, "cannot list PolicyReports (is the wgpolicyk8s.io CRD installed? deploy/components/policy-reports); retrying in a minute");
+                    self.seed_again = Some(Instant::now() + SEED_RETRY);
                     return;
                 }
                 self.seeded = true;
+                self.seed_again = None;
             }
             // A new term or a full pass: every report, and every stale one.
             keys.extend(self.writer.written().cloned());
@@ -228,11 +240,23 @@ impl Auditor {
         } else if let Scopes::Some(set) = &scopes {
             keys.extend(set.iter().map(|s| ReportKey::of_scope(s)));
         }
-        if keys.is_empty() {
-            return;
+        // One report at a time, built on the blocking pool just before it is written: a full
+        // set held at once was hundreds of MiB for 10,000 workloads (docs/benchmarks.md).
+        let mut stats = SyncStats::default();
+        let mut first_error = None;
+        for key in keys {
+            let report = self.build(key.clone()).await;
+            match self.writer.write(key.clone(), report).await {
+                Ok(w) => stats.count(w),
+                Err(e) => {
+                    stats.failed += 1;
+                    first_error.get_or_insert((key, e));
+                }
+            }
         }
-        let desired = self.build(keys).await;
-        let stats = self.writer.sync(desired).await;
+        if let Some((key, e)) = first_error {
+            log_failure(&key, &e, stats.failed);
+        }
         if stats.applied + stats.deleted + stats.failed > 0 {
             tracing::info!(
                 applied = stats.applied,
@@ -292,34 +316,20 @@ impl Auditor {
         }
     }
 
-    /// Builds the reports for `keys` from the current state (on the blocking pool: a full
-    /// set of reports is a lot of JSON).
-    async fn build(&self, keys: BTreeSet<ReportKey>) -> Vec<(ReportKey, Option<BuiltReport>)> {
-        let scopes: Vec<_> = self.state.read(|v| {
-            keys.into_iter()
-                .map(|k| {
-                    let scope = match &k {
-                        ReportKey::Cluster => CLUSTER_SCOPE,
-                        ReportKey::Namespace(ns) => ns.as_str(),
-                    };
-                    let audit = v.scopes.get(scope).cloned();
-                    (k, audit)
-                })
-                .collect()
-        });
+    /// Builds the report for `key` from the current state, on the blocking pool (a report
+    /// of 1,000 results is milliseconds of serialization).
+    async fn build(&self, key: ReportKey) -> Option<BuiltReport> {
+        let scope = match &key {
+            ReportKey::Cluster => CLUSTER_SCOPE,
+            ReportKey::Namespace(ns) => ns.as_str(),
+        };
+        let audit = self.state.read(|v| v.scopes.get(scope).cloned())?;
         let max = self.options.max_results;
         let now = unix_now();
-        tokio::task::spawn_blocking(move || {
-            scopes
-                .into_iter()
-                .map(|(k, audit)| {
-                    let built = audit.and_then(|a| report::build(k.clone(), &a, max, now));
-                    (k, built)
-                })
-                .collect()
-        })
-        .await
-        .unwrap_or_default()
+        tokio::task::spawn_blocking(move || report::build(key, &audit, max, now))
+            .await
+            .ok()
+            .flatten()
     }
 }
 

@@ -13,8 +13,10 @@
 //!   or BulwarkExceptions is found by comparing [`Fingerprints`] of admission's caches,
 //!   which costs a hash per cached object per tick and no second watch.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -27,98 +29,144 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use super::evaluate::{CLUSTER_SCOPE, Object, made_for_owner};
+use super::evaluate::{CLUSTER_SCOPE, Object, is_subject, made_for_owner};
 use super::snapshot::Snapshot;
 use super::state::Scopes;
 use crate::cluster::{BulwarkException, KubeCluster};
 use crate::config::Policy;
 use crate::health::Metrics;
-use crate::workload::{Kind, Workload};
+use crate::workload::{Body, Kind, Workload};
 
 /// The annotation `kubectl apply` keeps a full copy of the object in.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// A workload kind the auditor caches: how to prune it.
-pub trait Cached:
-    Resource<DynamicType = ()>
-    + Clone
-    + std::fmt::Debug
-    + Serialize
-    + DeserializeOwned
-    + Send
-    + Sync
-    + 'static
-{
-    /// The kind.
-    const KIND: Kind;
-    /// The resource (plural), for logs and metrics.
-    const RESOURCE: &'static str;
-    /// Drops `status`.
-    fn drop_status(&mut self);
-    /// Drops `spec`.
-    fn drop_spec(&mut self);
+/// A cached workload: the engine's view of it, parsed once when the watch delivers it, and
+/// the little metadata the reflector needs. The typed k8s-openapi object is never kept: a
+/// Deployment's is ~10 KB in memory (every optional field of every container is inline),
+/// and converting it back into the engine's view on every pass cost more than judging it.
+/// `K` is the k8s-openapi type, used only for its kind, group, version and plural.
+pub struct View<K> {
+    /// name, namespace, uid and resourceVersion only.
+    pub metadata: ObjectMeta,
+    /// The object as the engine sees it (no managedFields, no status: the view has none).
+    pub object: Object,
+    kind: PhantomData<fn() -> K>,
 }
 
-macro_rules! cached {
-    ($($t:ty => $kind:expr, $res:literal;)*) => {$(
-        impl Cached for $t {
-            const KIND: Kind = $kind;
-            const RESOURCE: &'static str = $res;
-            fn drop_status(&mut self) {
-                self.status = None;
-            }
-            fn drop_spec(&mut self) {
-                self.spec = None;
-            }
+impl<K> Clone for View<K> {
+    fn clone(&self) -> Self {
+        View {
+            metadata: self.metadata.clone(),
+            object: self.object.clone(),
+            kind: PhantomData,
         }
-    )*};
-}
-
-cached! {
-    Deployment => Kind::Deployment, "deployments";
-    StatefulSet => Kind::StatefulSet, "statefulsets";
-    DaemonSet => Kind::DaemonSet, "daemonsets";
-    ReplicaSet => Kind::ReplicaSet, "replicasets";
-    ReplicationController => Kind::ReplicationController, "replicationcontrollers";
-    Job => Kind::Job, "jobs";
-    CronJob => Kind::CronJob, "cronjobs";
-    Pod => Kind::Pod, "pods";
-}
-
-/// Whether a cached object is judged through its owner (see
-/// [`super::evaluate::is_subject`]), read from the k8s object's metadata.
-fn owned<K: Cached>(meta: &ObjectMeta, policy: &Policy) -> bool {
-    meta.owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))
-        .is_some_and(|o| made_for_owner(policy, K::KIND.as_str(), &o.api_version, &o.kind))
-}
-
-/// Whether a cached object is judged as itself.
-fn subject<K: Cached>(obj: &K, policy: &Policy) -> bool {
-    let meta = obj.meta();
-    meta.deletion_timestamp.is_none() && !owned::<K>(meta, policy)
-}
-
-/// Drops what the rules never read, and everything but the ownership of an object that is
-/// judged through its owner. `policy` decides which owners count (`admission.controllers`).
-pub fn prune<K: Cached>(obj: &mut K, policy: &Policy) {
-    obj.drop_status();
-    let owned = owned::<K>(obj.meta(), policy);
-    let meta = obj.meta_mut();
-    meta.managed_fields = None;
-    if let Some(a) = meta.annotations.as_mut() {
-        a.remove(LAST_APPLIED);
     }
-    if owned {
-        obj.drop_spec();
-        let meta = obj.meta_mut();
-        meta.annotations = None;
-        meta.labels = None;
+}
+
+impl<K> std::fmt::Debug for View<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View")
+            .field("metadata", &self.metadata)
+            .field("object", &self.object)
+            .finish()
+    }
+}
+
+impl<K: k8s_openapi::Resource> Resource for View<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        K::KIND.into()
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        K::GROUP.into()
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        K::VERSION.into()
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        K::URL_PATH_SEGMENT.into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl<'de, K: k8s_openapi::Resource> Deserialize<'de> for View<K> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Through a Value: the watch decoder may hand a buffered deserializer, and the
+        // object is read twice (view and metadata). Once per event, never per pass.
+        let v = serde_json::Value::deserialize(d)?;
+        let mut workload =
+            Workload::from_value_as(K::KIND, &v).map_err(serde::de::Error::custom)?;
+        workload.meta.annotations.remove(LAST_APPLIED);
+        let m = &v["metadata"];
+        let text = |k: &str| m[k].as_str().map(str::to_owned);
+        let metadata = ObjectMeta {
+            name: text("name"),
+            namespace: text("namespace"),
+            uid: text("uid"),
+            resource_version: text("resourceVersion"),
+            ..ObjectMeta::default()
+        };
+        Ok(View {
+            object: Object {
+                workload: Arc::new(workload),
+                uid: metadata.uid.clone().unwrap_or_default(),
+            },
+            metadata,
+            kind: PhantomData,
+        })
+    }
+}
+
+/// A workload kind the auditor caches.
+pub trait Cached:
+    k8s_openapi::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Send + Sync + 'static
+{
+}
+
+impl Cached for Deployment {}
+impl Cached for StatefulSet {}
+impl Cached for DaemonSet {}
+impl Cached for ReplicaSet {}
+impl Cached for ReplicationController {}
+impl Cached for Job {}
+impl Cached for CronJob {}
+impl Cached for Pod {}
+
+/// Whether a cached object is judged as itself ([`super::evaluate::is_subject`]).
+fn subject<K>(view: &View<K>, policy: &Policy) -> bool {
+    is_subject(&view.object.workload, policy)
+}
+
+/// Keeps of an object that a built-in controller made for its owner only what says so: its
+/// name, namespace and ownerReferences. `policy` decides which owners count
+/// (`admission.controllers`).
+pub fn prune<K>(view: &mut View<K>, policy: &Policy) {
+    let w = &view.object.workload;
+    if w.controller_owner()
+        .is_some_and(|o| made_for_owner(policy, &w.kind_name, &o.api_version, &o.kind))
+    {
+        let stub = Workload {
+            kind: w.kind,
+            kind_name: w.kind_name.clone(),
+            meta: crate::workload::Meta {
+                name: w.meta.name.clone(),
+                namespace: w.meta.namespace.clone(),
+                deletion_timestamp: w.meta.deletion_timestamp.clone(),
+                owner_references: w.meta.owner_references.clone(),
+                ..Default::default()
+            },
+            body: Body::Other,
+        };
+        view.object.workload = Arc::new(stub);
     }
 }
 
@@ -158,21 +206,21 @@ impl Changes {
 #[derive(Clone)]
 pub struct WorkloadStores {
     /// Deployments.
-    pub deployments: Store<Deployment>,
+    pub deployments: Store<View<Deployment>>,
     /// StatefulSets.
-    pub statefulsets: Store<StatefulSet>,
+    pub statefulsets: Store<View<StatefulSet>>,
     /// DaemonSets.
-    pub daemonsets: Store<DaemonSet>,
-    /// ReplicaSets (owned ones pruned to metadata).
-    pub replicasets: Store<ReplicaSet>,
+    pub daemonsets: Store<View<DaemonSet>>,
+    /// ReplicaSets (owned ones pruned to their ownership).
+    pub replicasets: Store<View<ReplicaSet>>,
     /// ReplicationControllers.
-    pub replicationcontrollers: Store<ReplicationController>,
-    /// Jobs (owned ones pruned to metadata).
-    pub jobs: Store<Job>,
+    pub replicationcontrollers: Store<View<ReplicationController>>,
+    /// Jobs (owned ones pruned to their ownership).
+    pub jobs: Store<View<Job>>,
     /// CronJobs.
-    pub cronjobs: Store<CronJob>,
-    /// Pods (owned ones pruned to metadata).
-    pub pods: Store<Pod>,
+    pub cronjobs: Store<View<CronJob>>,
+    /// Pods (owned ones pruned to their ownership).
+    pub pods: Store<View<Pod>>,
 }
 
 /// Admission's caches, read by the auditor.
@@ -209,13 +257,14 @@ pub struct AuditCache {
     pub cluster: ClusterStores,
 }
 
-/// Converts a cached object into the engine's view (`None` if it does not fit the view,
-/// which typed objects from the API always do).
+/// Converts one of admission's cached objects into the engine's view (`None` if it does not
+/// fit the view, which typed objects from the API always do). Through JSON text: the view's
+/// parser streams it, where a `Value` tree would allocate every field first.
 fn object<K: Resource + Serialize>(k: &K, kind: Kind) -> Option<Object> {
-    let v = serde_json::to_value(k).ok()?;
-    let workload = Workload::from_value_as(kind.as_str(), &v).ok()?;
+    let text = serde_json::to_string(k).ok()?;
+    let workload = Workload::from_json(kind.as_str(), &text).ok()?;
     Some(Object {
-        workload,
+        workload: Arc::new(workload),
         uid: k.meta().uid.clone().unwrap_or_default(),
     })
 }
@@ -240,17 +289,16 @@ fn collect<K: Resource<DynamicType = ()> + Clone + Serialize + 'static>(
 }
 
 fn collect_workloads<K: Cached>(
-    store: &Store<K>,
+    store: &Store<View<K>>,
     scopes: &Scopes,
     policy: &Policy,
     out: &mut Vec<Object>,
 ) {
-    collect(
-        store,
-        K::KIND,
-        |k| scopes.contains(namespace_of(k)) && subject(k, policy),
-        out,
-    );
+    for v in store.state() {
+        if scopes.contains(namespace_of(&*v)) && subject(&v, policy) {
+            out.push(v.object.clone());
+        }
+    }
 }
 
 impl AuditCache {
@@ -425,9 +473,9 @@ struct Watches {
 }
 
 impl Watches {
-    fn spawn<K: Cached>(&self) -> Store<K> {
-        let (store, writer) = reflector::store::<K>();
-        let api = Api::<K>::all(self.client.clone());
+    fn spawn<K: Cached>(&self) -> Store<View<K>> {
+        let (store, writer) = reflector::store::<View<K>>();
+        let api = Api::<View<K>>::all(self.client.clone());
         let (policy, changes, metrics) = (
             self.policy.clone(),
             self.changes.clone(),
@@ -438,7 +486,7 @@ impl Watches {
             // default_backoff: a lost watch reconnects with exponential backoff.
             let stream = watcher(api, watcher::Config::default())
                 .default_backoff()
-                .modify(move |o: &mut K| prune(o, &prune_policy))
+                .modify(move |o: &mut View<K>| prune(o, &prune_policy))
                 .reflect(writer);
             futures::pin_mut!(stream);
             let mut tracker = Tracker::default();
@@ -446,8 +494,8 @@ impl Watches {
                 match event {
                     Ok(event) => tracker.observe(&event, &policy, &changes),
                     Err(e) => {
-                        metrics.watch_error(K::RESOURCE);
-                        tracing::warn!(resource = K::RESOURCE, error = %e, "audit watch error; reconnecting with backoff");
+                        metrics.watch_error(K::URL_PATH_SEGMENT);
+                        tracing::warn!(resource = K::URL_PATH_SEGMENT, error = %e, "audit watch error; reconnecting with backoff");
                     }
                 }
             }
@@ -469,11 +517,11 @@ impl Tracker {
     /// Accounts for one event.
     pub fn observe<K: Cached>(
         &mut self,
-        event: &watcher::Event<K>,
+        event: &watcher::Event<View<K>>,
         policy: &Policy,
         changes: &Changes,
     ) {
-        let key = |k: &K| {
+        let key = |k: &View<K>| {
             (
                 namespace_of(k).to_owned(),
                 k.meta().name.clone().unwrap_or_default(),

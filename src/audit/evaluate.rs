@@ -109,11 +109,12 @@ impl ScopeAudit {
 /// (every namespace off or exempt) is absent.
 pub type AuditResults = BTreeMap<String, ScopeAudit>;
 
-/// An object as the auditor holds it: the engine's view plus the uid a report names.
+/// An object as the auditor holds it: the engine's view plus the uid a report names. Cheap
+/// to clone: the cache and every snapshot share the view.
 #[derive(Debug, Clone)]
 pub struct Object {
     /// The engine's view of the object.
-    pub workload: Workload,
+    pub workload: Arc<Workload>,
     /// `metadata.uid` (empty when unknown).
     pub uid: String,
 }
@@ -244,11 +245,17 @@ pub fn evaluate_object(obj: &Object, admission: &Admission<'_>) -> Option<Vec<Au
     Some(out)
 }
 
-/// Judges every object, grouping results by scope, each scope's results in a stable order.
+/// Judges every object, grouping results by scope. A scope's results come out in the order
+/// a capped report keeps: failures first, errors before warnings, then by object, then in
+/// catalogue order within an object, so the same cluster always gives the same report.
 pub fn evaluate<'o>(
     objects: impl IntoIterator<Item = &'o Object>,
     admission: &Admission<'_>,
 ) -> AuditResults {
+    // Objects in subject order first, so that ordering the results afterwards is a stable
+    // sort on (verdict, severity) alone instead of string compares of every pair.
+    let mut objects: Vec<&Object> = objects.into_iter().collect();
+    objects.sort_by(|a, b| subject_key(a).cmp(&subject_key(b)));
     let mut results = AuditResults::new();
     for obj in objects {
         if let Some(findings) = evaluate_object(obj, admission) {
@@ -264,16 +271,21 @@ pub fn evaluate<'o>(
         }
     }
     for scope in results.values_mut() {
-        sort(&mut scope.findings);
+        scope
+            .findings
+            .sort_by_key(|f| (f.verdict, std::cmp::Reverse(f.severity)));
     }
     results
 }
 
-/// The order of a scope's results, and so of a capped report: failures first, then by
-/// object, then in catalogue order within an object (the engine's order, kept by a stable
-/// sort), so the same cluster always gives the same report.
-pub fn sort(findings: &mut [AuditFinding]) {
-    findings.sort_by(|a, b| {
-        (a.verdict, b.severity, &*a.subject).cmp(&(b.verdict, a.severity, &*b.subject))
-    });
+/// The order of [`Subject`] (its derived `Ord`), read from the object.
+fn subject_key(o: &Object) -> (&'static str, &'static str, &str, &str, &str) {
+    let w = &o.workload;
+    (
+        api_version(w.kind),
+        w.kind.as_str(),
+        w.namespace(),
+        w.name(),
+        &o.uid,
+    )
 }

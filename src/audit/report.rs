@@ -7,8 +7,10 @@
 //! timestamps (`bulwark.dev/content-hash`), so the writer can tell, even after a restart or a
 //! change of leader, whether the object on the cluster already says the same.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::evaluate::{AuditFinding, CLUSTER_SCOPE, ScopeAudit, Verdict};
 use crate::engine::Severity;
@@ -69,17 +71,24 @@ pub struct Summary {
     pub skip: usize,
 }
 
-/// A built report: the object to apply and its content hash.
-#[derive(Debug, Clone, PartialEq)]
+/// A built report: the object to apply, as JSON text, and its content hash.
+#[derive(Debug, Clone)]
 pub struct BuiltReport {
     /// Where it goes.
     pub key: ReportKey,
     /// The full object, ready for server-side apply.
-    pub object: Value,
+    pub json: Box<serde_json::value::RawValue>,
     /// Hash of the content without timestamps.
     pub hash: String,
     /// The summary (all results counted).
     pub summary: Summary,
+}
+
+impl BuiltReport {
+    /// The object as a tree (tests, debugging; the writer sends the text).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.json.get()).unwrap_or(Value::Null)
+    }
 }
 
 /// The working group's severities: bulwark's `error` (denies in enforce) is `high`, its
@@ -91,44 +100,101 @@ pub fn severity(s: Severity) -> &'static str {
     }
 }
 
-/// One result, without its timestamp (added by [`build`], after hashing).
-fn result(f: &AuditFinding) -> Value {
+// The report as typed, borrowed structs: serialized straight to text, twice (without and
+// with timestamps), which costs far less than building a `Value` tree per result.
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: MetaOut<'a>,
+    summary: Summary,
+    results: Vec<ResultOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct MetaOut<'a> {
+    name: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    labels: BTreeMap<&'static str, &'static str>,
+    annotations: BTreeMap<&'static str, String>,
+}
+
+#[derive(Serialize)]
+struct ResultOut<'a> {
+    policy: &'static str,
+    rule: &'static str,
+    category: &'static str,
+    severity: &'static str,
+    result: &'static str,
+    scored: bool,
+    source: &'static str,
+    message: String,
+    resources: [ResourceOut<'a>; 1],
+    properties: PropertiesOut<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<TimestampOut>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    namespace: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    uid: &'a str,
+}
+
+#[derive(Serialize)]
+struct PropertiesOut<'a> {
+    path: &'a str,
+    mode: &'static str,
+    severity: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exemption: Option<&'a str>,
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct TimestampOut {
+    seconds: i64,
+    nanos: i32,
+}
+
+fn result(f: &AuditFinding) -> ResultOut<'_> {
     let s = &f.subject;
-    let mut resource = json!({
-        "apiVersion": s.api_version,
-        "kind": s.kind,
-        "name": s.name,
-    });
-    if !s.namespace.is_empty() {
-        resource["namespace"] = json!(s.namespace);
-    }
-    if !s.uid.is_empty() {
-        resource["uid"] = json!(s.uid);
-    }
-    let mut properties = json!({
-        "path": f.path,
-        "mode": f.mode.as_str(),
-        "severity": f.severity.as_str(),
-    });
     let message = match &f.exemption {
-        Some(reason) => {
-            properties["exemption"] = json!(reason);
-            format!("{} ({}); exempted by {reason}", f.message, f.path)
-        }
+        Some(reason) => format!("{} ({}); exempted by {reason}", f.message, f.path),
         None => format!("{} ({})", f.message, f.path),
     };
-    json!({
-        "policy": POLICY,
-        "rule": f.rule,
-        "category": f.category.as_str(),
-        "severity": severity(f.severity),
-        "result": f.verdict.as_str(),
-        "scored": true,
-        "source": POLICY,
-        "message": message,
-        "resources": [resource],
-        "properties": properties,
-    })
+    ResultOut {
+        policy: POLICY,
+        rule: f.rule,
+        category: f.category.as_str(),
+        severity: severity(f.severity),
+        result: f.verdict.as_str(),
+        scored: true,
+        source: POLICY,
+        message,
+        resources: [ResourceOut {
+            api_version: s.api_version,
+            kind: s.kind,
+            name: &s.name,
+            namespace: &s.namespace,
+            uid: &s.uid,
+        }],
+        properties: PropertiesOut {
+            path: &f.path,
+            mode: f.mode.as_str(),
+            severity: f.severity.as_str(),
+            exemption: f.exemption.as_deref(),
+        },
+        timestamp: None,
+    }
 }
 
 /// Builds the report for one scope, or `None` when it has no result (no report object is
@@ -151,53 +217,60 @@ pub fn build(
         error: 0,
         skip: audit.count(Verdict::Skip),
     };
-    let mut results: Vec<Value> = audit
+    let results: Vec<ResultOut<'_>> = audit
         .findings
         .iter()
         .take(max_results)
         .map(result)
         .collect();
     let omitted = audit.findings.len() - results.len();
-    let mut annotations = serde_json::Map::new();
+    let mut annotations = BTreeMap::new();
     if omitted > 0 {
-        annotations.insert(OMITTED_ANNOTATION.into(), json!(omitted.to_string()));
+        annotations.insert(OMITTED_ANNOTATION, omitted.to_string());
     }
-    let mut metadata = json!({
-        "name": REPORT_NAME,
-        "labels": {MANAGED_BY.0: MANAGED_BY.1},
+    let mut report = ReportOut {
+        api_version: API_VERSION,
+        kind: key.kind(),
+        metadata: MetaOut {
+            name: REPORT_NAME,
+            namespace: match &key {
+                ReportKey::Cluster => None,
+                ReportKey::Namespace(ns) => Some(ns),
+            },
+            labels: BTreeMap::from([MANAGED_BY]),
+            annotations,
+        },
+        summary,
+        results,
+    };
+    // Structs serialize in a fixed field order, so the same content gives the same text.
+    let hash = fnv(serde_json::to_string(&report).ok()?.as_bytes());
+    report
+        .metadata
+        .annotations
+        .insert(HASH_ANNOTATION, hash.clone());
+    let stamp = Some(TimestampOut {
+        seconds: now,
+        nanos: 0,
     });
-    if let ReportKey::Namespace(ns) = &key {
-        metadata["namespace"] = json!(ns);
+    for r in &mut report.results {
+        r.timestamp = stamp;
     }
-    let mut object = json!({
-        "apiVersion": API_VERSION,
-        "kind": key.kind(),
-        "metadata": metadata,
-        "summary": summary,
-        "results": results,
-    });
-    object["metadata"]["annotations"] = Value::Object(annotations.clone());
-    let hash = content_hash(&object);
-    annotations.insert(HASH_ANNOTATION.into(), json!(hash));
-    object["metadata"]["annotations"] = Value::Object(annotations);
-    for r in &mut results {
-        r["timestamp"] = json!({"seconds": now, "nanos": 0});
-    }
-    object["results"] = Value::Array(results);
+    let json = serde_json::value::to_raw_value(&report).ok()?;
     Some(BuiltReport {
         key,
-        object,
+        json,
         hash,
         summary,
     })
 }
 
-/// FNV-1a (64 bits) of the canonical JSON, as 16 hex digits: stable across builds and Rust
-/// versions (std's hasher promises neither), and plenty to detect a change; nothing relies
-/// on it against an adversary (bulwark alone writes these reports).
-pub fn content_hash(v: &Value) -> String {
+/// FNV-1a (64 bits) of `bytes`, as 16 hex digits: stable across builds and Rust versions
+/// (std's hasher promises neither), and plenty to detect a change; nothing relies on it
+/// against an adversary (bulwark alone writes these reports).
+fn fnv(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in v.to_string().bytes() {
+    for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }

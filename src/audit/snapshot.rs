@@ -39,7 +39,7 @@ impl Snapshot {
         let mut namespaces = HashMap::new();
         let mut by_namespace: HashMap<&str, Vec<&Workload>> = HashMap::new();
         for o in &objects {
-            let w = &o.workload;
+            let w: &Workload = &o.workload;
             match w.kind {
                 Kind::Namespace => {
                     namespaces.insert(w.name().to_owned(), w.meta.labels.clone());
@@ -74,7 +74,7 @@ impl Snapshot {
         objects: &mut Vec<Object>,
         value: &serde_json::Value,
     ) -> Result<(), ParseError> {
-        let workload = Workload::from_value(value)?;
+        let workload = std::sync::Arc::new(Workload::from_value(value)?);
         let uid = value["metadata"]["uid"].as_str().unwrap_or("").to_owned();
         objects.push(Object { workload, uid });
         Ok(())

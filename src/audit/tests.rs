@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::watcher::Event;
 use serde_json::{Value, json};
 
-use super::cache::{Changes, Tracker, prune};
+use super::cache::{Changes, Tracker, View, prune};
 use super::evaluate::{CLUSTER_SCOPE, Object, Verdict, is_subject};
 use super::report::{self, HASH_ANNOTATION, OMITTED_ANNOTATION, ReportKey};
 use super::snapshot::Snapshot;
@@ -332,7 +332,7 @@ fn a_report_has_the_working_groups_shape() {
         1_700_000_000,
     )
     .expect("a report");
-    let o = &built.object;
+    let o = &built.to_value();
     assert_eq!(o["apiVersion"], "wgpolicyk8s.io/v1alpha2");
     assert_eq!(o["kind"], "PolicyReport");
     assert_eq!(o["metadata"]["name"], "bulwark");
@@ -394,14 +394,15 @@ fn a_capped_report_counts_everything_and_lists_failures_first() {
     assert!(total > cap, "{total} {fails}");
     let built =
         report::build(ReportKey::Namespace("shop".into()), &audit, cap, 0).expect("a report");
-    let results = built.object["results"].as_array().expect("results");
+    let o = built.to_value();
+    let results = o["results"].as_array().expect("results");
     assert_eq!(results.len(), cap);
     assert_eq!(built.summary.fail + built.summary.warn, total);
-    assert_eq!(built.object["summary"]["fail"], fails);
+    assert_eq!(o["summary"]["fail"], fails);
     assert!(results[..fails].iter().all(|r| r["result"] == "fail"));
     assert!(results[fails..].iter().all(|r| r["result"] == "warn"));
     assert_eq!(
-        built.object["metadata"]["annotations"][OMITTED_ANNOTATION],
+        o["metadata"]["annotations"][OMITTED_ANNOTATION],
         (total - cap).to_string()
     );
 }
@@ -412,7 +413,7 @@ fn the_hash_ignores_timestamps_and_sees_content() {
     let key = ReportKey::Namespace("shop".into());
     let a = report::build(key.clone(), &audit, 1000, 1).expect("report");
     let b = report::build(key.clone(), &audit, 1000, 2).expect("report");
-    assert_ne!(a.object, b.object);
+    assert_ne!(a.json.get(), b.json.get());
     assert_eq!(a.hash, b.hash);
     let c = report::build(key, &shop_audit(3), 1000, 1).expect("report");
     assert_ne!(a.hash, c.hash);
@@ -424,10 +425,11 @@ fn the_cluster_report_is_cluster_scoped() {
     let r = snapshot(vec![namespace("shop", json!({}))]).evaluate(&Policy::default(), OWN, 0);
     let built = report::build(ReportKey::of_scope(CLUSTER_SCOPE), &r[CLUSTER_SCOPE], 10, 0)
         .expect("report");
-    assert_eq!(built.object["kind"], "ClusterPolicyReport");
-    assert!(built.object["metadata"].get("namespace").is_none());
+    let o = built.to_value();
+    assert_eq!(o["kind"], "ClusterPolicyReport");
+    assert!(o["metadata"].get("namespace").is_none());
     assert_eq!(
-        built.object["results"][0]["resources"][0],
+        o["results"][0]["resources"][0],
         json!({"apiVersion": "v1", "kind": "Namespace", "name": "shop", "uid": "uid-shop"})
     );
 }
@@ -461,35 +463,33 @@ fn k8s<T: serde::de::DeserializeOwned>(v: Value) -> T {
 }
 
 #[test]
-fn pruning_keeps_what_rules_read_and_only_ownership_of_controller_made_objects() {
+fn cached_views_keep_what_rules_read_and_only_ownership_of_controller_made_objects() {
     let policy = Policy::default();
-    let mut d: Deployment = k8s(deployment("shop", "web", 2));
-    d.metadata.annotations = Some(
-        [
-            (
-                "kubectl.kubernetes.io/last-applied-configuration".to_owned(),
-                "{...}".to_owned(),
-            ),
-            ("team".to_owned(), "x".to_owned()),
-        ]
-        .into(),
-    );
-    d.metadata.managed_fields = Some(vec![Default::default()]);
-    d.status = Some(Default::default());
+    let mut d = deployment("shop", "web", 2);
+    d["metadata"]["annotations"] = json!({
+        "kubectl.kubernetes.io/last-applied-configuration": "{...}", "team": "x"});
+    d["metadata"]["managedFields"] = json!([{"manager": "kubectl"}]);
+    d["metadata"]["resourceVersion"] = json!("42");
+    d["status"] = json!({"replicas": 2});
+    let mut d: View<Deployment> = k8s(d);
     prune(&mut d, &policy);
-    assert!(d.status.is_none() && d.metadata.managed_fields.is_none());
-    let annotations = d.metadata.annotations.clone().unwrap_or_default();
-    assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
-    assert!(d.spec.is_some());
+    assert_eq!(d.metadata.resource_version.as_deref(), Some("42"));
+    assert_eq!(d.metadata.uid.as_deref(), Some("uid-web"));
+    assert!(d.metadata.managed_fields.is_none() && d.metadata.annotations.is_none());
+    let w = &d.object.workload;
+    assert_eq!(w.meta.annotations.keys().collect::<Vec<_>>(), ["team"]);
+    assert!(w.pod().is_some(), "judged as itself: its template stays");
 
-    let mut p: Pod = k8s(json!({"apiVersion": "v1", "kind": "Pod",
+    let mut p: View<Pod> = k8s(json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "name": "web-5d", "uid": "u", "controller": true}]},
         "spec": {"containers": [{"name": "c", "image": "nginx"}]}}));
     prune(&mut p, &policy);
-    assert!(p.spec.is_none() && p.metadata.labels.is_none());
-    assert_eq!(p.metadata.owner_references.as_ref().map(Vec::len), Some(1));
+    let w = &p.object.workload;
+    assert!(w.pod().is_none() && w.meta.labels.is_empty());
+    assert_eq!(w.meta.owner_references.len(), 1);
+    assert!(!is_subject(w, &policy));
 }
 
 #[test]
@@ -497,18 +497,18 @@ fn watch_events_mark_namespaces_of_objects_judged_as_themselves() {
     let policy = Policy::default();
     let changes = Changes::default();
     let mut tracker = Tracker::default();
-    let owned = |ns: &str| -> Pod {
+    let owned = |ns: &str| -> View<Pod> {
         k8s(json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "p", "namespace": ns, "ownerReferences": [{"apiVersion": "apps/v1",
                 "kind": "ReplicaSet", "name": "rs", "uid": "u", "controller": true}]}}))
     };
-    let bare = |ns: &str| -> Pod {
+    let bare = |ns: &str| -> View<Pod> {
         k8s(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": ns}}))
     };
     // The initial list: everything, once.
-    tracker.observe(&Event::<Pod>::Init, &policy, &changes);
+    tracker.observe(&Event::<View<Pod>>::Init, &policy, &changes);
     tracker.observe(&Event::InitApply(bare("a")), &policy, &changes);
-    tracker.observe(&Event::<Pod>::InitDone, &policy, &changes);
+    tracker.observe(&Event::<View<Pod>>::InitDone, &policy, &changes);
     assert_eq!(changes.take(), Scopes::All);
     // Controller-made Pods churn without marking anything.
     tracker.observe(&Event::Apply(owned("b")), &policy, &changes);

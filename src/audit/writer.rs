@@ -131,63 +131,104 @@ impl ReportWriter {
         std::mem::take(&mut self.pending)
     }
 
-    /// Makes the cluster match `desired` for each key given: `Some` is applied unless the
-    /// cluster already holds the same content, `None` deletes the report if bulwark wrote
-    /// one. Failures are counted, logged once per call, and left pending.
+    /// Makes the cluster match `report` for `key`: `Some` is applied unless the cluster
+    /// already holds the same content, `None` deletes the report if bulwark wrote one. A
+    /// failure is counted and leaves the key pending.
+    pub async fn write(
+        &mut self,
+        key: ReportKey,
+        report: Option<BuiltReport>,
+    ) -> Result<Written, AuditError> {
+        let result = match report {
+            Some(r) if self.written.get(&key) == Some(&r.hash) => return Ok(Written::Unchanged),
+            Some(r) => {
+                let params = PatchParams::apply(FIELD_MANAGER).force();
+                let done = self
+                    .api(&key)
+                    .patch(REPORT_NAME, &params, &Patch::Apply(&r.json))
+                    .await;
+                self.metrics.write("apply", done.is_ok());
+                done.map(|_| {
+                    self.written.insert(key.clone(), r.hash);
+                    Written::Applied
+                })
+            }
+            None if !self.written.contains_key(&key) => return Ok(Written::Nothing),
+            None => {
+                let done = self
+                    .api(&key)
+                    .delete(REPORT_NAME, &DeleteParams::default())
+                    .await;
+                // Already gone (its namespace was deleted) is as good as deleted.
+                let done = match done {
+                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                    other => other.map(|_| ()),
+                };
+                self.metrics.write("delete", done.is_ok());
+                done.map(|()| {
+                    self.written.remove(&key);
+                    Written::Deleted
+                })
+            }
+        };
+        result.map_err(|e| {
+            self.pending.insert(key);
+            AuditError::Kube(e)
+        })
+    }
+
+    /// [`ReportWriter::write`] for each of `desired`, counted; the first failure is logged.
     pub async fn sync(
         &mut self,
         desired: impl IntoIterator<Item = (ReportKey, Option<BuiltReport>)>,
     ) -> SyncStats {
         let mut stats = SyncStats::default();
-        let mut first_error: Option<(ReportKey, AuditError)> = None;
+        let mut first_error = None;
         for (key, report) in desired {
-            let result = match report {
-                Some(r) if self.written.get(&key) == Some(&r.hash) => {
-                    stats.unchanged += 1;
-                    continue;
+            match self.write(key.clone(), report).await {
+                Ok(w) => stats.count(w),
+                Err(e) => {
+                    stats.failed += 1;
+                    first_error.get_or_insert((key, e));
                 }
-                Some(r) => {
-                    let params = PatchParams::apply(FIELD_MANAGER).force();
-                    let done = self
-                        .api(&key)
-                        .patch(REPORT_NAME, &params, &Patch::Apply(&r.object))
-                        .await;
-                    self.metrics.write("apply", done.is_ok());
-                    done.map(|_| {
-                        stats.applied += 1;
-                        self.written.insert(key.clone(), r.hash);
-                    })
-                }
-                None if !self.written.contains_key(&key) => continue,
-                None => {
-                    let done = self
-                        .api(&key)
-                        .delete(REPORT_NAME, &DeleteParams::default())
-                        .await;
-                    // Already gone (its namespace was deleted) is as good as deleted.
-                    let done = match done {
-                        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-                        other => other.map(|_| ()),
-                    };
-                    self.metrics.write("delete", done.is_ok());
-                    done.map(|()| {
-                        stats.deleted += 1;
-                        self.written.remove(&key);
-                    })
-                }
-            };
-            if let Err(e) = result {
-                stats.failed += 1;
-                self.pending.insert(key.clone());
-                first_error.get_or_insert((key, AuditError::Kube(e)));
             }
         }
         if let Some((key, e)) = first_error {
-            tracing::warn!(
-                report = ?key, failed = stats.failed, error = %e,
-                "cannot write PolicyReports (is the wgpolicyk8s.io CRD installed? deploy/components/policy-reports); retrying on the next pass"
-            );
+            log_failure(&key, &e, stats.failed);
         }
         stats
+    }
+}
+
+/// One warning for a batch of failed writes.
+pub fn log_failure(key: &ReportKey, e: &AuditError, failed: usize) {
+    tracing::warn!(
+        report = ?key, failed, error = %e,
+        "cannot write PolicyReports (is the wgpolicyk8s.io CRD installed? deploy/components/policy-reports); retrying on the next pass"
+    );
+}
+
+/// What one [`ReportWriter::write`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Applied.
+    Applied,
+    /// Deleted.
+    Deleted,
+    /// Left alone: the cluster already says the same.
+    Unchanged,
+    /// Nothing to do: no report, none written.
+    Nothing,
+}
+
+impl SyncStats {
+    /// Counts one write.
+    pub fn count(&mut self, w: Written) {
+        match w {
+            Written::Applied => self.applied += 1,
+            Written::Deleted => self.deleted += 1,
+            Written::Unchanged => self.unchanged += 1,
+            Written::Nothing => {}
+        }
     }
 }

@@ -20,11 +20,13 @@ use bulwark::health::Metrics;
 use bulwark::health::Readiness;
 use bytes::Bytes;
 use futures::channel::mpsc;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use http_body::Frame;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use serde_json::{Value, json};
+
+use super::cluster::json_response;
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 type Chunk = Result<Frame<Bytes>, Infallible>;
@@ -151,18 +153,6 @@ impl Fake {
     }
 }
 
-fn response(code: u16, body: &Value) -> Response<Body> {
-    Response::builder()
-        .status(StatusCode::from_u16(code).expect("status"))
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(
-            Full::new(Bytes::from(serde_json::to_vec(body).expect("json")))
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        )
-        .expect("response")
-}
-
 fn status(code: u16, reason: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
         "message": reason, "reason": reason, "code": code})
@@ -193,7 +183,7 @@ async fn serve(mut handle: Handle, state: Arc<Mutex<State>>) {
                 );
             } else {
                 let items = st.lists.get(&path).cloned().unwrap_or_default();
-                send.send_response(response(
+                send.send_response(json_response(
                     200,
                     &json!({"apiVersion": list.2, "kind": list.1,
                         "metadata": {"resourceVersion": "100"}, "items": items}),
@@ -219,7 +209,7 @@ async fn serve(mut handle: Handle, state: Arc<Mutex<State>>) {
             .position(|(m, p, _)| *m == parts.method && *p == path)
         {
             let (_, _, code) = st.fail.remove(i);
-            send.send_response(response(code, &status(code, "InternalError")));
+            send.send_response(json_response(code, &status(code, "InternalError")));
             continue;
         }
         st.rv += 1;
@@ -287,7 +277,7 @@ async fn serve(mut handle: Handle, state: Arc<Mutex<State>>) {
             },
             _ => (405, status(405, "MethodNotAllowed")),
         };
-        send.send_response(response(answer.0, &answer.1));
+        send.send_response(json_response(answer.0, &answer.1));
     }
 }
 
@@ -403,7 +393,7 @@ async fn reports_are_applied_under_bulwarks_field_manager_only_when_changed() {
     assert_eq!(shop.content_type, "application/apply-patch+yaml");
     assert_eq!(
         shop.body,
-        first[&ReportKey::Namespace("shop".into())].object
+        first[&ReportKey::Namespace("shop".into())].to_value()
     );
     assert_eq!(shop.body["kind"], "PolicyReport");
     let cluster = writes
@@ -490,7 +480,7 @@ async fn a_new_writer_rewrites_nothing_that_is_already_right() {
         1,
     );
     // A previous leader wrote these, and a report for a namespace since switched off.
-    let mut stale = reports[&ReportKey::Namespace("shop".into())].object.clone();
+    let mut stale = reports[&ReportKey::Namespace("shop".into())].to_value();
     stale["metadata"]["namespace"] = json!("legacy");
     {
         let mut st = fake.state();
@@ -501,7 +491,7 @@ async fn a_new_writer_rewrites_nothing_that_is_already_right() {
                     format!("{REPORTS}/namespaces/{ns}/policyreports/bulwark")
                 }
             };
-            st.objects.insert(path, r.object.clone());
+            st.objects.insert(path, r.to_value());
         }
         st.objects.insert(
             format!("{REPORTS}/namespaces/legacy/policyreports/bulwark"),
@@ -803,17 +793,19 @@ async fn workload_caches_hold_pruned_objects() {
     bounded("pods", stores.pods.wait_until_ready())
         .await
         .expect("ready");
+    // The engine's view only: no managedFields, no status, no last-applied copy.
     let d = stores.deployments.state().pop().expect("one deployment");
-    assert!(d.status.is_none());
-    assert!(d.metadata.managed_fields.is_none());
-    let annotations = d.metadata.annotations.clone().unwrap_or_default();
-    assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
-    assert!(d.spec.is_some(), "judged as itself: the spec stays");
+    assert_eq!(d.metadata.name.as_deref(), Some("web"));
+    assert!(d.metadata.managed_fields.is_none() && d.metadata.annotations.is_none());
+    let w = &d.object.workload;
+    assert_eq!(w.meta.annotations.keys().collect::<Vec<_>>(), ["team"]);
+    assert!(w.pod().is_some(), "judged as itself: the template stays");
+    assert_eq!(d.object.uid, "uid-web");
+    // A Pod the ReplicaSet controller made: its ownership only.
     let p = stores.pods.state().pop().expect("one pod");
-    assert!(
-        p.spec.is_none() && p.status.is_none() && p.metadata.labels.is_none(),
-        "{p:?}"
-    );
+    let w = &p.object.workload;
+    assert!(w.pod().is_none() && w.meta.labels.is_empty(), "{p:?}");
+    assert_eq!(w.meta.owner_references.len(), 1);
     eventually("the initial lists marked a full pass", || {
         changes.take() == bulwark::audit::state::Scopes::All
     })

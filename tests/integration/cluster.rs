@@ -127,7 +127,7 @@ impl FakeApi {
     }
 }
 
-fn json_response(code: u16, body: &Value) -> Response<Body> {
+pub(super) fn json_response(code: u16, body: &Value) -> Response<Body> {
     Response::builder()
         .status(StatusCode::from_u16(code).expect("status"))
         .header(http::header::CONTENT_TYPE, "application/json")
