@@ -64,6 +64,12 @@ fn report_url(srv: &TestServer, query: &str) -> String {
     format!("http://127.0.0.1:{}/report{query}", srv.health.port())
 }
 
+async fn get_text(client: &reqwest::Client, url: String) -> String {
+    let resp = client.get(&url).send().await.expect(&url);
+    assert_eq!(resp.status(), 200, "{url}");
+    resp.text().await.expect("body")
+}
+
 #[tokio::test]
 async fn report_is_served_on_the_health_port_as_strict_html() {
     let state = fixture_state();
@@ -100,25 +106,11 @@ async fn report_is_served_on_the_health_port_as_strict_html() {
     assert!(!body.contains("<script"));
 
     // ?namespace= is parsed from the query: one namespace's results only.
-    let body = client
-        .get(report_url(&srv, "?namespace=payments"))
-        .send()
-        .await
-        .expect("GET /report?namespace=payments")
-        .text()
-        .await
-        .expect("body");
+    let body = get_text(&client, report_url(&srv, "?namespace=payments")).await;
     assert!(body.contains("Showing <b>payments</b> only"));
     assert!(body.contains("Deployment/<b>ledger</b>"));
     assert!(!body.contains("Deployment/<b>web</b>"));
-    let body = client
-        .get(report_url(&srv, "?namespace=%28cluster%29"))
-        .send()
-        .await
-        .expect("GET /report?namespace=(cluster)")
-        .text()
-        .await
-        .expect("body");
+    let body = get_text(&client, report_url(&srv, "?namespace=%28cluster%29")).await;
     assert!(body.contains("Namespace/<b>shop</b>"));
     assert!(!body.contains("Deployment/<b>"));
 
