@@ -24,7 +24,7 @@ use super::lease::{LeaderElector, LeaseConfig};
 use super::metrics::AuditMetrics;
 use super::report::{self, BuiltReport, ReportKey};
 use super::state::{AuditState, FullPass, Scopes};
-use super::writer::{ReportWriter, SyncStats, log_failure};
+use super::writer::{ReportWriter, Tally};
 use crate::cluster::KubeCluster;
 use crate::config::Policy;
 use crate::health::Metrics;
@@ -242,21 +242,13 @@ impl Auditor {
         }
         // One report at a time, built on the blocking pool just before it is written: a full
         // set held at once was hundreds of MiB for 10,000 workloads (docs/benchmarks.md).
-        let mut stats = SyncStats::default();
-        let mut first_error = None;
+        let mut tally = Tally::default();
         for key in keys {
             let report = self.build(key.clone()).await;
-            match self.writer.write(key.clone(), report).await {
-                Ok(w) => stats.count(w),
-                Err(e) => {
-                    stats.failed += 1;
-                    first_error.get_or_insert((key, e));
-                }
-            }
+            let result = self.writer.write(key.clone(), report).await;
+            tally.add(key, result);
         }
-        if let Some((key, e)) = first_error {
-            log_failure(&key, &e, stats.failed);
-        }
+        let stats = tally.finish();
         if stats.applied + stats.deleted + stats.failed > 0 {
             tracing::info!(
                 applied = stats.applied,

@@ -2,10 +2,11 @@
 //!
 //! - One kube-runtime reflector per workload kind (Deployments, StatefulSets, DaemonSets,
 //!   CronJobs, ReplicationControllers, ReplicaSets, Jobs, Pods), pruned as objects arrive:
-//!   no `managedFields`, no `status`, no last-applied annotation (a whole second copy of the
-//!   object), and for objects a built-in controller made for an owner (most ReplicaSets, Jobs
-//!   and Pods) nothing but the metadata that says so. Memory follows the objects judged,
-//!   not the Pods running.
+//!   each holds a [`View`], the engine's view parsed once per event, so no `managedFields`,
+//!   `status` or last-applied annotation (a whole second copy of the object) is ever kept,
+//!   and [`prune`] leaves objects a built-in controller made for an owner (most ReplicaSets,
+//!   Jobs and Pods) nothing but their ownership. Memory follows the objects judged, not the
+//!   Pods running.
 //! - Namespaces, PDBs, HPAs and BulwarkExceptions come from admission's caches
 //!   ([`crate::cluster::KubeCluster`]); they are not watched twice.
 //! - [`Changes`] collects the scopes to judge again: a workload event marks its namespace

@@ -182,30 +182,44 @@ impl ReportWriter {
         &mut self,
         desired: impl IntoIterator<Item = (ReportKey, Option<BuiltReport>)>,
     ) -> SyncStats {
-        let mut stats = SyncStats::default();
-        let mut first_error = None;
+        let mut tally = Tally::default();
         for (key, report) in desired {
-            match self.write(key.clone(), report).await {
-                Ok(w) => stats.count(w),
-                Err(e) => {
-                    stats.failed += 1;
-                    first_error.get_or_insert((key, e));
-                }
-            }
+            let result = self.write(key.clone(), report).await;
+            tally.add(key, result);
         }
-        if let Some((key, e)) = first_error {
-            log_failure(&key, &e, stats.failed);
-        }
-        stats
+        tally.finish()
     }
 }
 
-/// One warning for a batch of failed writes.
-pub fn log_failure(key: &ReportKey, e: &AuditError, failed: usize) {
-    tracing::warn!(
-        report = ?key, failed, error = %e,
-        "cannot write PolicyReports (is the wgpolicyk8s.io CRD installed? deploy/components/policy-reports); retrying on the next pass"
-    );
+/// Counts a batch of writes and keeps the first failure, to log one warning per batch.
+#[derive(Debug, Default)]
+pub struct Tally {
+    stats: SyncStats,
+    first_error: Option<(ReportKey, AuditError)>,
+}
+
+impl Tally {
+    /// Counts the result of writing `key`.
+    pub fn add(&mut self, key: ReportKey, result: Result<Written, AuditError>) {
+        match result {
+            Ok(w) => self.stats.count(w),
+            Err(e) => {
+                self.stats.failed += 1;
+                self.first_error.get_or_insert((key, e));
+            }
+        }
+    }
+
+    /// Logs the first failure, if any, and gives the counts.
+    pub fn finish(self) -> SyncStats {
+        if let Some((key, e)) = self.first_error {
+            tracing::warn!(
+                report = ?key, failed = self.stats.failed, error = %e,
+                "cannot write PolicyReports (is the wgpolicyk8s.io CRD installed? deploy/components/policy-reports); retrying on the next pass"
+            );
+        }
+        self.stats
+    }
 }
 
 /// What one [`ReportWriter::write`] did.
