@@ -204,7 +204,8 @@ pub fn serve(args: ServeArgs, mut source: PolicySource) -> anyhow::Result<u8> {
         // A policy reload wakes the auditor, which then judges everything again.
         let policy_rx = policy.subscribe();
         let audit_state = Arc::new(bulwark::audit::AuditState::default());
-        let (cluster, auditor): (Option<Arc<dyn bulwark::admission::Cluster>>, _) =
+        use bulwark::audit::page::AuditStatus;
+        let (cluster, auditor, report): (Option<Arc<dyn bulwark::admission::Cluster>>, _, _) =
             if args.no_cluster {
                 tracing::info!(
                     "--no-cluster: running without cluster data; cluster-aware rules never deny"
@@ -212,7 +213,7 @@ pub fn serve(args: ServeArgs, mut source: PolicySource) -> anyhow::Result<u8> {
                 readiness
                     .cluster
                     .store(true, std::sync::atomic::Ordering::Relaxed);
-                (None, None)
+                (None, None, AuditStatus::NoCluster)
             } else {
                 match bulwark::cluster::connect_kube(readiness.clone(), metrics.clone()).await {
                     Some((client, kube)) if audit => {
@@ -230,17 +231,18 @@ pub fn serve(args: ServeArgs, mut source: PolicySource) -> anyhow::Result<u8> {
                             options,
                             stopped(stop_rx.clone()),
                         );
-                        (Some(kube as _), Some(auditor))
+                        let report = AuditStatus::Running(audit_state.clone());
+                        (Some(kube as _), Some(auditor), report)
                     }
                     Some((_, kube)) => {
                         tracing::info!(
                             "audit of existing objects off (--no-audit or audit.enabled: false)"
                         );
-                        (Some(kube as _), None)
+                        (Some(kube as _), None, AuditStatus::Disabled)
                     }
                     None => {
                         tracing::info!("no cluster: audit of existing objects off");
-                        (None, None)
+                        (None, None, AuditStatus::NoCluster)
                     }
                 }
             };
@@ -255,6 +257,7 @@ pub fn serve(args: ServeArgs, mut source: PolicySource) -> anyhow::Result<u8> {
                 readiness,
                 metrics,
                 options,
+                audit: report,
             },
             stopped(stop_rx),
         )

@@ -89,6 +89,9 @@ fn shared<S: serde::Serializer>(subject: &Arc<Subject>, s: S) -> Result<S::Ok, S
 /// The results of one scope (a namespace, or [`CLUSTER_SCOPE`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ScopeAudit {
+    /// The namespace's mode when judged (its label, else the policy's); `None` for the
+    /// cluster scope, where each Namespace has its own. What the `/report` page shows.
+    pub mode: Option<Mode>,
     /// How many objects were evaluated (with or without findings).
     pub objects: usize,
     /// Every result, in a stable order: verdict, then subject, then rule catalogue order.
@@ -261,9 +264,13 @@ pub fn evaluate<'o>(
     let mut results = AuditResults::new();
     for obj in objects {
         if let Some(findings) = evaluate_object(obj, admission) {
+            let scope = scope_of(&obj.workload);
             let scope = results
-                .entry(scope_of(&obj.workload).to_owned())
-                .or_default();
+                .entry(scope.to_owned())
+                .or_insert_with(|| ScopeAudit {
+                    mode: (scope != CLUSTER_SCOPE).then(|| admission.namespace_mode(scope, None)),
+                    ..ScopeAudit::default()
+                });
             scope.objects += 1;
             scope.findings.extend(findings);
         }

@@ -9,6 +9,7 @@
 //!   input of a pass (server, `check --cluster`, benchmark).
 //! - [`report`]: results -> PolicyReport / ClusterPolicyReport objects, capped, hashed.
 //! - [`state`]: the shared results (for metrics and a `/report` page).
+//! - [`page`]: the shared results as the health port's `/report` HTML page.
 //! - [`cache`]: pruned workload reflectors and change detection.
 //! - [`writer`]: server-side apply of the reports, only when their content changed.
 //! - [`lease`]: leader election on a coordination.k8s.io Lease: one writer among replicas.
@@ -22,6 +23,7 @@ pub mod cache;
 pub mod evaluate;
 pub mod lease;
 pub mod metrics;
+pub mod page;
 pub mod report;
 pub mod snapshot;
 pub mod state;

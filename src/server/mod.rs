@@ -7,6 +7,7 @@
 mod accept;
 pub mod idle;
 pub mod readahead;
+pub mod report;
 pub mod tls;
 
 pub use accept::serve_tls;
@@ -405,6 +406,8 @@ pub struct ServeConfig {
     pub metrics: Arc<Metrics>,
     /// Tunables.
     pub options: Options,
+    /// The auditor's results for `/report` on the health port, or why there are none.
+    pub audit: crate::audit::page::AuditStatus,
 }
 
 /// Why the server stopped with an error.
@@ -455,6 +458,7 @@ pub async fn run_on(
         readiness,
         metrics,
         options,
+        audit,
         ..
     } = config;
     let cert_task =
@@ -485,7 +489,7 @@ pub async fn run_on(
 
     let addr = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(listen = %addr(&listener), health = %addr(&health), "bulwark serving");
-    let health_router = health_routes(metrics.clone(), readiness);
+    let health_router = health_routes(metrics.clone(), readiness).merge(report::routes(audit));
     let health_task = tokio::spawn({
         let stopped = stopped(stop_rx.clone());
         async move {

@@ -13,5 +13,6 @@ mod mutate;
 mod network;
 mod pss;
 mod reload;
+mod report_page;
 mod server;
 mod tenant;

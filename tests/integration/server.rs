@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
+use bulwark::audit::page::AuditStatus;
 use bulwark::config::Policy;
 use bulwark::health::{Metrics, Readiness};
 use bulwark::policy_source::{PolicyHandle, PolicySource, Reloader};
@@ -35,7 +36,14 @@ impl TestServer {
         options: Options,
         cluster: Option<Arc<dyn bulwark::admission::Cluster>>,
     ) -> TestServer {
-        TestServer::launch(PolicyHandle::new(policy), None, options, cluster).await
+        TestServer::launch(
+            PolicyHandle::new(policy),
+            None,
+            options,
+            cluster,
+            AuditStatus::NoCluster,
+        )
+        .await
     }
 
     /// The server serving `source`'s policy file and reloading it as `bulwark serve` does.
@@ -43,7 +51,24 @@ impl TestServer {
         let loaded = source.load().expect("policy loads");
         let reloader = Reloader::new(source, loaded.fingerprint);
         assert!(reloader.is_some(), "a policy file to watch");
-        TestServer::launch(PolicyHandle::new(loaded.policy), reloader, options, None).await
+        TestServer::launch(
+            PolicyHandle::new(loaded.policy),
+            reloader,
+            options,
+            None,
+            AuditStatus::NoCluster,
+        )
+        .await
+    }
+
+    /// The server with `/report` showing `audit` (a test fills an `AuditState` itself).
+    pub async fn start_with_audit(
+        policy: Policy,
+        options: Options,
+        cluster: Option<Arc<dyn bulwark::admission::Cluster>>,
+        audit: AuditStatus,
+    ) -> TestServer {
+        TestServer::launch(PolicyHandle::new(policy), None, options, cluster, audit).await
     }
 
     async fn launch(
@@ -51,6 +76,7 @@ impl TestServer {
         policy_reload: Option<Reloader>,
         options: Options,
         cluster: Option<Arc<dyn bulwark::admission::Cluster>>,
+        audit: AuditStatus,
     ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let bundle =
@@ -78,6 +104,7 @@ impl TestServer {
             readiness,
             metrics: Arc::new(Metrics::default()),
             options,
+            audit,
         };
         let task = tokio::spawn(server::run_on(listener, health, config, async move {
             let _ = rx.await;
