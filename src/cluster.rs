@@ -214,21 +214,12 @@ fn network_policy(np: &NetworkPolicy, namespace: &str) -> NetworkPolicyInfo {
     }
 }
 
-/// The namespace an object lands in: a request without one means `default`.
-fn object_namespace(namespace: &str) -> &str {
-    if namespace.is_empty() {
-        "default"
-    } else {
-        namespace
-    }
-}
-
 impl Inventory for KubeCluster {
     fn pdbs(&self, namespace: &str) -> Option<Vec<PdbInfo>> {
         if !self.synced() {
             return None;
         }
-        let ns = object_namespace(namespace);
+        let ns = crate::workload::namespace_or_default(namespace);
         Some(
             self.pdbs
                 .state_filter(|p| ns_of(p) == ns)
@@ -251,7 +242,7 @@ impl Inventory for KubeCluster {
         if !self.synced() {
             return None;
         }
-        let ns = object_namespace(namespace);
+        let ns = crate::workload::namespace_or_default(namespace);
         let found = self.hpas.state_filter(|h| {
             ns_of(h) == ns
                 && h.spec.as_ref().is_some_and(|s| {
@@ -272,7 +263,7 @@ impl Inventory for KubeCluster {
         if !self.synced() {
             return None;
         }
-        let ns = object_namespace(namespace);
+        let ns = crate::workload::namespace_or_default(namespace);
         Some(
             self.exceptions
                 .state_filter(|e| ns_of(e) == ns || ns_of(e) == own_namespace)
@@ -286,7 +277,7 @@ impl Inventory for KubeCluster {
         if !self.synced() {
             return None;
         }
-        let ns = object_namespace(namespace);
+        let ns = crate::workload::namespace_or_default(namespace);
         Some(
             self.isolation
                 .network_policies
@@ -301,7 +292,7 @@ impl Inventory for KubeCluster {
         if !self.synced() {
             return None;
         }
-        let ns = object_namespace(namespace);
+        let ns = crate::workload::namespace_or_default(namespace);
         Some(
             self.isolation
                 .resource_quotas
@@ -324,7 +315,7 @@ impl Inventory for KubeCluster {
         if !self.synced() {
             return None;
         }
-        let ns = object_namespace(namespace);
+        let ns = crate::workload::namespace_or_default(namespace);
         Some(
             self.isolation
                 .limit_ranges

@@ -1060,6 +1060,15 @@ struct KindOnly<'a> {
     kind: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// The namespace an object lands in: unset means `default`, as the API server applies it.
+pub fn namespace_or_default(namespace: &str) -> &str {
+    if namespace.is_empty() {
+        "default"
+    } else {
+        namespace
+    }
+}
+
 impl Workload {
     /// Reads an object whose kind is already known from any serde deserializer: the
     /// webhook's one-pass decoder (the object inside the AdmissionReview), JSON text and

@@ -174,9 +174,8 @@ pub fn is_subject(obj: &Workload, policy: &Policy) -> bool {
 pub fn scope_of(obj: &Workload) -> &str {
     match (obj.kind, obj.namespace()) {
         (Kind::Namespace, _) => CLUSTER_SCOPE,
-        // An object read from the API always has one; a manifest without one lands here.
-        (_, "") => "default",
-        (_, ns) => ns,
+        // An object read from the API always has one; a manifest without one lands in default.
+        (_, ns) => crate::workload::namespace_or_default(ns),
     }
 }
 

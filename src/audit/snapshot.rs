@@ -47,10 +47,7 @@ impl Snapshot {
                 Kind::PodDisruptionBudget
                 | Kind::HorizontalPodAutoscaler
                 | Kind::BulwarkException => {
-                    let ns = match w.namespace() {
-                        "" => "default",
-                        ns => ns,
-                    };
+                    let ns = crate::workload::namespace_or_default(w.namespace());
                     by_namespace.entry(ns).or_default().push(w);
                 }
                 _ => {}
@@ -97,10 +94,8 @@ impl Snapshot {
     }
 
     fn inventory(&self, namespace: &str) -> Option<&ManifestInventory> {
-        self.inventories.get(match namespace {
-            "" => "default",
-            ns => ns,
-        })
+        self.inventories
+            .get(crate::workload::namespace_or_default(namespace))
     }
 }
 

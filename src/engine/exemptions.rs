@@ -205,11 +205,7 @@ pub fn whole_object_rules(
 /// The exceptions that may cover `obj`: living where they count, covering its namespace,
 /// well formed and unexpired. An exception with any problem grants nothing.
 fn exceptions_for(obj: &Workload, ctx: &Context<'_>, policy: &Policy) -> Vec<Exception> {
-    // An object without a namespace lands in `default` when applied.
-    let ns = match obj.namespace() {
-        "" => "default",
-        ns => ns,
-    };
+    let ns = crate::workload::namespace_or_default(obj.namespace());
     let mut all = ctx
         .inventory
         .and_then(|inv| inv.exceptions(ns, ctx.own_namespace))

@@ -297,11 +297,6 @@ pub struct ManifestInventory {
     operated: BTreeSet<String>,
 }
 
-/// Objects without a namespace land in `default` when applied.
-fn norm_ns(ns: &str) -> &str {
-    if ns.is_empty() { "default" } else { ns }
-}
-
 impl ManifestInventory {
     /// Builds the inventory from parsed workloads.
     pub fn from_workloads<'a>(objs: impl IntoIterator<Item = &'a Workload>) -> Self {
@@ -309,14 +304,14 @@ impl ManifestInventory {
         for w in objs {
             match &w.body {
                 Body::Pdb(spec) => inv.pdbs.push(PdbInfo {
-                    namespace: norm_ns(w.namespace()).to_owned(),
+                    namespace: crate::workload::namespace_or_default(w.namespace()).to_owned(),
                     name: w.name().to_owned(),
                     selector: spec.selector.clone(),
                     min_available: spec.min_available.clone(),
                     max_unavailable: spec.max_unavailable.clone(),
                 }),
                 Body::Hpa(spec) => inv.hpas.push((
-                    norm_ns(w.namespace()).to_owned(),
+                    crate::workload::namespace_or_default(w.namespace()).to_owned(),
                     spec.scale_target_ref.kind.clone(),
                     spec.scale_target_ref.name.clone(),
                     HpaInfo {
@@ -327,24 +322,25 @@ impl ManifestInventory {
                 )),
                 Body::Exception(_) => {
                     if let Some(mut e) = engine::exemptions::Exception::from_workload(w) {
-                        e.namespace = norm_ns(&e.namespace).to_owned();
+                        e.namespace =
+                            crate::workload::namespace_or_default(&e.namespace).to_owned();
                         inv.exceptions.push(e);
                     }
                 }
                 Body::NetworkPolicy(spec) => inv.network_policies.push(NetworkPolicyInfo {
-                    namespace: norm_ns(w.namespace()).to_owned(),
+                    namespace: crate::workload::namespace_or_default(w.namespace()).to_owned(),
                     name: w.name().to_owned(),
                     spec: spec.clone(),
                 }),
                 Body::ResourceQuota(spec) => inv.quotas.push((
-                    norm_ns(w.namespace()).to_owned(),
+                    crate::workload::namespace_or_default(w.namespace()).to_owned(),
                     QuotaInfo {
                         name: w.name().to_owned(),
                         hard: spec.hard.keys().cloned().collect(),
                     },
                 )),
                 Body::LimitRange(spec) => inv.limit_ranges.push((
-                    norm_ns(w.namespace()).to_owned(),
+                    crate::workload::namespace_or_default(w.namespace()).to_owned(),
                     LimitRangeInfo {
                         name: w.name().to_owned(),
                         limits: spec.limits.len(),
@@ -354,7 +350,7 @@ impl ManifestInventory {
             }
             if let Some(labels) = w.pod_labels() {
                 inv.workloads.push((
-                    norm_ns(w.namespace()).to_owned(),
+                    crate::workload::namespace_or_default(w.namespace()).to_owned(),
                     PodsInfo {
                         kind: w.kind_name.clone(),
                         name: w.name().to_owned(),
@@ -369,7 +365,7 @@ impl ManifestInventory {
 
 impl Inventory for ManifestInventory {
     fn pdbs(&self, namespace: &str) -> Option<Vec<PdbInfo>> {
-        let ns = norm_ns(namespace);
+        let ns = crate::workload::namespace_or_default(namespace);
         Some(
             self.pdbs
                 .iter()
@@ -380,7 +376,7 @@ impl Inventory for ManifestInventory {
     }
 
     fn hpa_for(&self, namespace: &str, kind: &str, name: &str) -> Option<Option<HpaInfo>> {
-        let ns = norm_ns(namespace);
+        let ns = crate::workload::namespace_or_default(namespace);
         Some(
             self.hpas
                 .iter()
@@ -394,7 +390,7 @@ impl Inventory for ManifestInventory {
         namespace: &str,
         own_namespace: &str,
     ) -> Option<Vec<engine::exemptions::Exception>> {
-        let ns = norm_ns(namespace);
+        let ns = crate::workload::namespace_or_default(namespace);
         Some(
             self.exceptions
                 .iter()
@@ -405,7 +401,7 @@ impl Inventory for ManifestInventory {
     }
 
     fn network_policies(&self, namespace: &str) -> Option<Vec<NetworkPolicyInfo>> {
-        let ns = norm_ns(namespace);
+        let ns = crate::workload::namespace_or_default(namespace);
         Some(
             self.network_policies
                 .iter()
@@ -424,7 +420,10 @@ impl Inventory for ManifestInventory {
     }
 
     fn workloads(&self, namespace: &str) -> Option<Vec<PodsInfo>> {
-        if self.operated.contains(norm_ns(namespace)) {
+        if self
+            .operated
+            .contains(crate::workload::namespace_or_default(namespace))
+        {
             return None;
         }
         Some(in_namespace(&self.workloads, namespace))
@@ -453,7 +452,7 @@ fn is_custom_resource(object: &serde_json::Value) -> bool {
 
 /// The items of `all` in `namespace` (unset meaning `default`).
 fn in_namespace<T: Clone>(all: &[(String, T)], namespace: &str) -> Vec<T> {
-    let ns = norm_ns(namespace);
+    let ns = crate::workload::namespace_or_default(namespace);
     all.iter()
         .filter(|(n, _)| n == ns)
         .map(|(_, t)| t.clone())
@@ -671,7 +670,7 @@ pub fn check(loaded: Loaded, policy: &Policy) -> CheckResult {
     inventory.operated = parsed
         .iter()
         .filter(|(doc, _)| is_custom_resource(&doc.value))
-        .map(|(_, w)| norm_ns(w.namespace()).to_owned())
+        .map(|(_, w)| crate::workload::namespace_or_default(w.namespace()).to_owned())
         .collect();
     let ctx = Context {
         inventory: Some(&inventory),

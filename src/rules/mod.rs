@@ -152,11 +152,7 @@ pub mod testing {
     }
 
     fn in_ns<T: Clone>(all: &Option<Vec<(String, T)>>, namespace: &str) -> Option<Vec<T>> {
-        let ns = if namespace.is_empty() {
-            "default"
-        } else {
-            namespace
-        };
+        let ns = crate::workload::namespace_or_default(namespace);
         all.as_ref().map(|v| {
             v.iter()
                 .filter(|(n, _)| n == ns)

@@ -57,11 +57,7 @@ impl Rule for NamespaceQuota {
         }
         let Some(inv) = cx.ctx.inventory else { return };
         let namespace = cx.obj.namespace();
-        let ns = if namespace.is_empty() {
-            "default"
-        } else {
-            namespace
-        };
+        let ns = crate::workload::namespace_or_default(namespace);
         // Only a live cluster's apply order can excuse a missing object.
         let mut say = |message: String| {
             if inv.is_complete() {

@@ -55,11 +55,6 @@ pub struct Params {
 
 impl RuleParams for Params {}
 
-/// The namespace as messages name it: unset means `default`.
-fn namespace_name(ns: &str) -> &str {
-    if ns.is_empty() { "default" } else { ns }
-}
-
 /// `"a", "b"`.
 fn names(policies: &[&NetworkPolicyInfo]) -> String {
     let names: Vec<String> = policies.iter().map(|p| format!("{:?}", p.name)).collect();
@@ -92,7 +87,7 @@ impl Rule for NetworkPolicy {
         let Some(policies) = inv.network_policies(cx.obj.namespace()) else {
             return;
         };
-        let ns = namespace_name(cx.obj.namespace());
+        let ns = crate::workload::namespace_or_default(cx.obj.namespace());
         let path = join(cx.obj.kind.pod_meta_path(), "labels");
         let selecting: Vec<&NetworkPolicyInfo> = policies
             .iter()
@@ -164,7 +159,7 @@ fn check_policy(cx: &CheckCx<'_>, spec: &NetworkPolicySpec, out: &mut Sink<'_>) 
         format!(
             "selects none of the {} workload(s) of namespace {:?} in this manifest set, so it protects nothing{}",
             workloads.len(),
-            namespace_name(cx.obj.namespace()),
+            crate::workload::namespace_or_default(cx.obj.namespace()),
             near_miss(&selector.match_labels, &workloads),
         ),
     );
