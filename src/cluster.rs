@@ -24,7 +24,8 @@ use crate::engine::exemptions::Exception;
 use crate::engine::{HpaInfo, Inventory, LimitRangeInfo, NetworkPolicyInfo, PdbInfo, QuotaInfo};
 use crate::health::{Metrics, Readiness};
 use crate::workload::{
-    IntOrString, LabelSelector, NetworkPolicyRule, NetworkPolicySpec, SelectorRequirement, Workload,
+    IntOrString, IpBlock, LabelSelector, NetworkPolicyPeer, NetworkPolicyRule, NetworkPolicySpec,
+    SelectorRequirement, Workload,
 };
 
 /// A `bulwark.dev/v1alpha1` `BulwarkException` as the API serves it. The spec is kept as JSON
@@ -205,7 +206,17 @@ fn network_policy(np: &NetworkPolicy, namespace: &str) -> NetworkPolicyInfo {
                 .iter()
                 .flatten()
                 .map(|r| NetworkPolicyRule {
-                    from: count(r.from.as_ref().map_or(0, Vec::len)),
+                    from: r
+                        .from
+                        .iter()
+                        .flatten()
+                        .map(|p| NetworkPolicyPeer {
+                            ip_block: p.ip_block.as_ref().map(|b| IpBlock {
+                                cidr: b.cidr.clone(),
+                                except: b.except.clone().unwrap_or_default(),
+                            }),
+                        })
+                        .collect(),
                     ports: count(r.ports.as_ref().map_or(0, Vec::len)),
                 })
                 .collect(),

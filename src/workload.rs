@@ -838,17 +838,59 @@ pub struct NetworkPolicySpec {
     pub egress: Vec<IgnoredAny>,
 }
 
-/// One ingress rule of a NetworkPolicy: who may connect (`from`) on which `ports`. Only
-/// whether each is empty matters: an empty list means "all".
+/// One ingress rule of a NetworkPolicy: who may connect (`from`) on which `ports`. An empty
+/// list means "all"; of the ports only whether there are any matters.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct NetworkPolicyRule {
     /// `from` peers.
     #[serde(deserialize_with = "null_default")]
-    pub from: Vec<IgnoredAny>,
+    pub from: Vec<NetworkPolicyPeer>,
     /// `ports`.
     #[serde(deserialize_with = "null_default")]
     pub ports: Vec<IgnoredAny>,
+}
+
+impl NetworkPolicyRule {
+    /// Whether the rule lets every source in on every port: no `ports`, and no `from` or a
+    /// peer that is every source ([`NetworkPolicyPeer::is_everyone`]).
+    pub fn is_open(&self) -> bool {
+        self.ports.is_empty()
+            && (self.from.is_empty() || self.from.iter().any(NetworkPolicyPeer::is_everyone))
+    }
+}
+
+/// One `from` peer of an ingress rule: only its `ipBlock` decides whether it is every
+/// source (selectors always name pods inside the cluster).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct NetworkPolicyPeer {
+    /// `ipBlock`.
+    pub ip_block: Option<IpBlock>,
+}
+
+/// An `ipBlock` peer.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct IpBlock {
+    /// `cidr`.
+    pub cidr: String,
+    /// `except`.
+    #[serde(deserialize_with = "null_default")]
+    pub except: Vec<String>,
+}
+
+impl NetworkPolicyPeer {
+    /// Whether the peer is every address: an `ipBlock` of `0.0.0.0/0` or `::/0` with no
+    /// `except`, so a rule listing it is as open as one without `from`. A tenant told to
+    /// have a policy could otherwise write one in place of `from: []` and look protected.
+    /// Every pod of every namespace (`namespaceSelector: {}`) still keeps the world outside
+    /// the cluster out, so it counts as a restriction.
+    pub fn is_everyone(&self) -> bool {
+        self.ip_block
+            .as_ref()
+            .is_some_and(|b| matches!(b.cidr.trim(), "0.0.0.0/0" | "::/0") && b.except.is_empty())
+    }
 }
 
 impl NetworkPolicySpec {
@@ -862,15 +904,14 @@ impl NetworkPolicySpec {
         (has("Ingress"), has("Egress"))
     }
 
-    /// The index of the first ingress rule that lets everything in (no `from`, no `ports`):
-    /// the pods it selects are then as open as without any policy, since policies add up.
+    /// The index of the first ingress rule that lets everything in
+    /// ([`NetworkPolicyRule::is_open`]): the pods it selects are then as open as without any
+    /// policy, since policies add up.
     pub fn open_ingress_rule(&self) -> Option<usize> {
         if !self.directions().0 {
             return None;
         }
-        self.ingress
-            .iter()
-            .position(|r| r.from.is_empty() && r.ports.is_empty())
+        self.ingress.iter().position(NetworkPolicyRule::is_open)
     }
 
     /// Whether the policy selects pods with `labels` (absent or empty selector: all).

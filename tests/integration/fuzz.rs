@@ -20,7 +20,8 @@ use bulwark::engine::{
 use bulwark::mutate::{Operation, mutate};
 use bulwark::rules;
 use bulwark::workload::{
-    IntOrString, LabelSelector, NetworkPolicyRule, NetworkPolicySpec, Workload,
+    IntOrString, IpBlock, LabelSelector, NetworkPolicyPeer, NetworkPolicyRule, NetworkPolicySpec,
+    Workload,
 };
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -933,7 +934,20 @@ fn inventory() -> BoxedStrategy<FakeInventory> {
         max_replicas,
     });
     let count = || (0usize..3).prop_map(|n| vec![serde::de::IgnoredAny; n]);
-    let rule = (count(), count()).prop_map(|(from, ports)| NetworkPolicyRule { from, ports });
+    // Peers of every address, of a narrower block, or of selectors only (no ipBlock).
+    let peer = prop::option::of(
+        (
+            select(&["0.0.0.0/0", "::/0", "10.0.0.0/8"][..]),
+            prop::collection::vec(Just("10.1.0.0/16".to_owned()), 0..2),
+        )
+            .prop_map(|(cidr, except)| IpBlock {
+                cidr: cidr.into(),
+                except,
+            }),
+    )
+    .prop_map(|ip_block| NetworkPolicyPeer { ip_block });
+    let rule = (prop::collection::vec(peer, 0..3), count())
+        .prop_map(|(from, ports)| NetworkPolicyRule { from, ports });
     let types = prop::collection::vec(select(&["Ingress", "Egress", "Nope"][..]), 0..3);
     let policy = (
         prop::option::weighted(0.7, Just(LabelSelector::default())),

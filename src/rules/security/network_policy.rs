@@ -104,7 +104,7 @@ impl Rule for NetworkPolicy {
         {
             out.report(
                 path,
-                format!("NetworkPolicy {:?} lets every source in on every port (its spec.ingress[{i}] has no from and no ports): policies add up, so any pod in the cluster can connect to these pods whatever the other policies say; list the sources and ports it should allow", p.name),
+                format!("NetworkPolicy {:?} lets every source in on every port (its spec.ingress[{i}] has no ports and no from, or a from of every address): policies add up, so any pod in the cluster can connect to these pods whatever the other policies say; list the sources and ports it should allow", p.name),
             );
             return;
         }
@@ -137,7 +137,7 @@ fn check_policy(cx: &CheckCx<'_>, spec: &NetworkPolicySpec, out: &mut Sink<'_>) 
     if let Some(i) = spec.open_ingress_rule() {
         out.report(
             format!("spec.ingress[{i}]"),
-            "an ingress rule with no from and no ports lets every source in on every port: the pods this policy selects accept connections from anywhere, whatever other policies say; list the sources and ports it should allow",
+            "an ingress rule with no ports and no from (or a from of every address, 0.0.0.0/0 or ::/0) lets every source in on every port: the pods this policy selects accept connections from anywhere, whatever other policies say; list the sources and ports it should allow",
         );
     }
     let Some(selector) = &spec.pod_selector else {
@@ -327,6 +327,9 @@ mod tests {
         for open in [
             "{podSelector: {}, ingress: [{}]}",
             "{podSelector: {matchLabels: {app: web}}, policyTypes: [Ingress], ingress: [{from: [], ports: []}]}",
+            // Every address, named instead of `from: []`.
+            "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 0.0.0.0/0}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{podSelector: {matchLabels: {app: x}}}, {ipBlock: {cidr: '::/0'}}]}]}",
         ] {
             // Even beside a default deny: policies add up.
             let policies = vec![policy("deny", "{podSelector: {}}"), policy("open", open)];
@@ -502,6 +505,23 @@ mod tests {
         }
     }
 
+    /// Sources narrowed by an `except`, a label or a port still protect: only a rule that is
+    /// every source on every port is open.
+    #[test]
+    fn narrowed_sources_still_protect() {
+        for narrowed in [
+            "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.0.0.0/8]}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{namespaceSelector: {matchLabels: {team: a}}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{namespaceSelector: {}, podSelector: {matchLabels: {app: gw}}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{podSelector: {}}]}]}",
+            "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 0.0.0.0/0}}], ports: [{port: 443}]}]}",
+        ] {
+            let f = check_at_error(DEPLOY, &inv(vec![policy("p", narrowed)], false));
+            assert!(f.is_empty(), "{narrowed}: {f:?}");
+        }
+    }
+
     #[test]
     fn a_policy_object_that_lets_everyone_in_is_flagged() {
         let f = run(
@@ -512,8 +532,7 @@ mod tests {
         );
         assert_eq!(paths(&f), ["spec.ingress[1]"]);
         assert!(
-            f[0].message
-                .contains("no from and no ports lets every source in"),
+            f[0].message.contains("lets every source in on every port"),
             "{}",
             f[0].message
         );
